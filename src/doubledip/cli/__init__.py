@@ -1,0 +1,54 @@
+"""Command-line interface: the only place that prints, parses arguments and shows progress.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``.  User mistakes (:class:`~doubledip.errors.UserError`) are
+printed as one line on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from doubledip import __version__
+from doubledip.errors import UserError
+
+__all__ = ["main", "build_parser"]
+
+COMMANDS = ["simulate", "info", "evaluate", "phase"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="doubledip",
+        description="Phase retrieval for coherent diffraction imaging with untrained deep image priors, "
+        "and the classical algorithms as baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"doubledip {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"doubledip.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except UserError as err:
+        print(f"doubledip: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("doubledip: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

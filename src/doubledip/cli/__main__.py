@@ -1,0 +1,5 @@
+import sys
+
+from doubledip.cli import main
+
+sys.exit(main())
