@@ -17,7 +17,7 @@ from doubledip.errors import UserError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ["simulate", "info", "evaluate", "phase"]
+COMMANDS = ["simulate", "info", "evaluate", "phase", "show"]
 
 
 def build_parser() -> argparse.ArgumentParser:
