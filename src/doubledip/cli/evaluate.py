@@ -1,4 +1,9 @@
-"""``doubledip evaluate RESULT --truth SAMPLE``: symmetry-adjusted errors and R-factor of a reconstruction."""
+"""``doubledip evaluate RESULT --truth SAMPLE``: symmetry-adjusted errors and R-factor of a reconstruction.
+
+With a blur sample (``doubledip simulate blur``) as the truth, RESULT is a deblurred image
+(png/tif/npy, or the .npz of ``doubledip deblur``) and the numbers are PSNR and SSIM after the
+best sub-pixel alignment and the kernel error (:mod:`doubledip.deblur.evaluation`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import numpy as np
 
 from doubledip.errors import DataError
 
-__all__ = ["add_parser", "run", "evaluate"]
+__all__ = ["add_parser", "run", "evaluate", "evaluate_deblur"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="simulated sample holding the ground-truth object (`doubledip simulate`)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--subpixel", action="store_true", help="refine the translation below one pixel")
+    parser.add_argument("--kernel", default=None, metavar="FILE",
+                        help="deblurring only: kernel estimate (.png/.tif/.npy) for the kernel error "
+                        "(an .npz from `doubledip deblur` carries its own)")
     parser.set_defaults(run=run)
     return parser
 
@@ -128,6 +136,76 @@ def evaluate(result_spec, truth_spec, *, subpixel: bool = False) -> dict:
     return out
 
 
+def _is_blur_sample(spec) -> bool:
+    from pathlib import Path
+
+    path = Path(str(spec))
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "blurred" in z.files and "image" in z.files
+    except (OSError, ValueError):
+        return False
+
+
+def evaluate_deblur(result_spec, truth_spec, *, kernel_spec=None) -> dict:
+    """Aligned PSNR/SSIM (and kernel error) of a deblurred image against a blur sample's truth."""
+    from pathlib import Path
+
+    from doubledip.deblur.evaluation import aligned_scores
+    from doubledip.deblur.images import read_image
+
+    with np.load(truth_spec, allow_pickle=False) as z:
+        truth, blurred = z["image"].astype(np.float32), z["blurred"].astype(np.float32)
+        kernel = z["kernel"].astype(np.float64) if "kernel" in z.files else None
+    kernel_estimate, config, seed = None, {}, None
+    path = Path(str(result_spec))
+    if path.suffix.lower() == ".npz":
+        if not path.is_file():
+            raise DataError(path, "no such file", "check the path")
+        with np.load(path, allow_pickle=False) as z:
+            name = "image" if "image" in z.files else ("blurred" if "blurred" in z.files else None)
+            if name is None:
+                raise DataError(path, "holds no 'image' array", "give the output of `doubledip deblur` or an image")
+            estimate = z[name].astype(np.float32)
+            if "kernel" in z.files:
+                kernel_estimate = z["kernel"]
+            if "config" in z.files:
+                config = json.loads(str(z["config"]))
+            if "seed" in z.files:
+                seed = int(z["seed"])
+    else:
+        estimate = read_image(result_spec)
+    if kernel_spec is not None:
+        kernel_estimate = read_image(kernel_spec)
+        if kernel_estimate.ndim != 2:
+            raise DataError(kernel_spec, "is not a 2D kernel", "give the gray kernel image of `doubledip deblur`")
+    if estimate.shape != truth.shape:
+        raise DataError(result_spec, f"image shape {'x'.join(map(str, estimate.shape))} does not match the "
+                        f"truth's {'x'.join(map(str, truth.shape))}",
+                        "evaluate against the sample the image was deblurred from")
+    scores = aligned_scores(truth, estimate, kernel=kernel, kernel_estimate=kernel_estimate)
+    blurry = aligned_scores(truth, blurred, kernel=kernel, crop=scores["crop"])
+    return {"result": str(result_spec), "truth": str(truth_spec), "method": config.get("method"), "seed": seed,
+            "model": "blur", "psnr": scores["psnr"], "ssim": scores["ssim"], "kernel_error": scores["kernel_error"],
+            "shift": scores["shift"], "crop": scores["crop"], "psnr_blurry": blurry["psnr"],
+            "ssim_blurry": blurry["ssim"]}
+
+
+def _deblur_table(r: dict) -> str:
+    rows = [
+        ("psnr", r["psnr"], f"dB after sub-pixel alignment, {r['crop']} px border left out "
+                            f"(blurry input: {r['psnr_blurry']:.2f})"),
+        ("ssim", r["ssim"], f"the same (blurry input: {r['ssim_blurry']:.4f})"),
+        ("kernel_error", r["kernel_error"], "relative L2 after alignment"),
+    ]
+    lines = [f"{r['result']} against {r['truth']}, blur model"]
+    lines += [f"  {name:<16} {_fmt(value):>10}   {note}" for name, value, note in rows]
+    lines.append("  alignment: shift (" + ", ".join(f"{s:.2f}" for s in r["shift"]) + ") px")
+    return "\n".join(lines)
+
+
 def _fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -159,10 +237,15 @@ def _table(r: dict) -> str:
 
 
 def run(args) -> int:
-    out = evaluate(args.result, args.truth, subpixel=args.subpixel)
+    if _is_blur_sample(args.truth):
+        out = evaluate_deblur(args.result, args.truth, kernel_spec=args.kernel)
+        table = _deblur_table
+    else:
+        out = evaluate(args.result, args.truth, subpixel=args.subpixel)
+        table = _table
     if args.json:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
         print(json.dumps(clean, allow_nan=False, default=float))
     else:
-        print(_table(out))
+        print(table(out))
     return 0

@@ -1,0 +1,376 @@
+r"""Blind deconvolution with two untrained generators: :func:`deblur`.
+
+We observe :math:`y = k * x + n` (``(H, W)`` gray or ``(H, W, 3)`` colour, one
+kernel for all channels) and know neither the sharp image :math:`x` nor the
+kernel :math:`k` nor its size -- only an upper bound :math:`K`.  Both are
+generated, :math:`x = \mathrm{sigmoid}(G_\theta(z_x))` by a deep image prior
+(encoder-decoder with skip connections, :class:`~doubledip.dip.generators.Generator`)
+on the grid :math:`(H + K - 1) \times (W + K - 1)`, and :math:`k = \mathrm{softmax}(\ell_\phi)`
+by :class:`~doubledip.deblur.kernel_generator.KernelGenerator` on :math:`K \times K`,
+and fitted jointly,
+
+.. math:: \min_{\theta,\phi}\; D\big(A_{k_\phi}\, x_\theta,\; y\big) + \tau\,\mathrm{TV}(x_\theta),
+
+with :math:`A_k` the 'valid' convolution of :mod:`doubledip.deblur.model` (no
+boundary condition, so no ringing) and :math:`D` a data term of
+:mod:`doubledip.deblur.losses` chosen from the noise (least squares for Gaussian,
+Poisson likelihood for Poisson, l1 for impulse noise) (Ren, Zhang, Wang, Hu &
+Zuo, "Neural blind deconvolution using deep priors", CVPR 2020; Ulyanov,
+Vedaldi & Lempitsky, "Deep image prior", CVPR 2018).
+
+The optimisation is :func:`doubledip.dip.fitting.fit` (Adam, schedule,
+checkpoints, callbacks), on a module that packs image and kernel into one
+vector.  Without ground truth, the returned estimate is the one of least
+windowed variance of the outputs (Wang, Li, Zhuang & Sun, "Early stopping for
+deep image prior", TMLR 2023), which also stops the run when the variance no
+longer falls.  Restarts use seeds derived from ``seed`` and are ranked by the
+data term of their selected estimate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from doubledip.config import options_dict
+from doubledip.deblur.kernel_generator import KERNEL_GENERATORS, KernelGenerator
+from doubledip.deblur.kernels import odd_size
+from doubledip.deblur.losses import DATA_TERMS, NOISE_DATA_TERM, data_term
+from doubledip.deblur.model import NOISE_TYPES, blur, crop_centre, noise_level, tikhonov_deconvolve
+from doubledip.dip.fitting import FitOptions, fit
+from doubledip.dip.generators import Generator
+from doubledip.dip.parameterizations import child_seed
+from doubledip.errors import ConfigError
+
+__all__ = ["DeblurOptions", "DeblurResult", "deblur", "default_kernel_size", "DeblurModel"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeblurOptions:
+    r"""Options of :func:`deblur` (all settable from a TOML file).
+
+    Attributes
+    ----------
+    kernel_size : int or None
+        Upper bound on the kernel side in pixels (rounded up to odd); ``None``:
+        :func:`default_kernel_size` (35 for images of 140 pixels and more).
+    noise : {"gaussian", "poisson", "impulse"}
+        The noise the data term is chosen for when ``data_term`` is ``auto``.
+    data_term : {"auto", "l2", "huber", "l1", "ssim", "poisson"}
+        ``auto``: l2 for Gaussian, poisson for Poisson, l1 for impulse noise.
+    huber_delta : float
+        Threshold of the Huber term (intensity units).
+    tv_weight : float
+        Weight of an (isotropic, smoothed) total-variation term on the image.
+    iterations : int
+        Maximum Adam steps per start.
+    lr : float
+        Learning rate of the image generator.
+    kernel_lr_scale : float
+        Learning rate of the kernel generator relative to ``lr``.
+    schedule : {"constant", "cosine", "step"}
+    generator : {"skip", "decoder"}
+        Image generator: DIP encoder-decoder with skips, or decoder only.
+    width, depth, max_width, skip_channels : int
+        Image generator size (finest channels, levels, cap, skip channels).
+    norm : {"instance", "group", "none"}
+    kernel_generator : {"fcn", "free"}
+        SelfDeblur's fully connected kernel network, or a free logit map.
+    kernel_hidden : int
+        Hidden units of the FCN.
+    kernel_init_sigma : float
+        Width of the initial Gaussian kernel relative to ``kernel_size``.
+    input_noise : float
+        DIP input-noise regularisation of the image generator.
+    ema : float or None
+        Exponential moving average of the outputs (decay); None: off.
+    early_stopping : {"variance", "none"}
+        Stop (and select) at the least windowed variance of the outputs, or run all
+        iterations and return the last output.
+    window : int
+        Window of the variance criterion (iterations).
+    patience : int
+        Iterations without a lower variance before stopping.
+    restarts : int
+        Independent starts, ranked by the data term of their estimate.
+    estimate_size : int or None
+        The blind fit sees only the central crop of this side (at least three kernel
+        sides; None: the whole image) -- the kernel is the same everywhere, and the cost
+        of an iteration scales with the pixels.
+    final : {"auto", "dip", "tikhonov"}
+        The returned image: the generator's (``dip``; needs the whole image in the fit),
+        or a non-blind deconvolution of the whole image with the estimated kernel,
+        :math:`\min_x \lVert A_k x - y\rVert^2 + \kappa \hat\sigma^2 \lVert\nabla x\rVert^2`
+        (``tikhonov``, :func:`~doubledip.deblur.model.tikhonov_deconvolve`, with the noise
+        std :math:`\hat\sigma` estimated from the data).  ``auto``: ``dip`` when the fit saw
+        the whole image, else ``tikhonov``.
+    tikhonov_kappa : float
+        :math:`\kappa` above.
+    checkpoint_every : int
+        Checkpoint interval when a checkpoint folder is given.
+    """
+
+    kernel_size: int | None = None
+    noise: str = "gaussian"
+    data_term: str = "auto"
+    huber_delta: float = 0.02
+    tv_weight: float = 0.0
+    iterations: int = 1000
+    lr: float = 0.01
+    kernel_lr_scale: float = 0.01
+    schedule: str = "cosine"
+    generator: str = "skip"
+    width: int = 16
+    depth: int = 4
+    max_width: int = 64
+    skip_channels: int = 4
+    norm: str = "instance"
+    kernel_generator: str = "fcn"
+    kernel_hidden: int = 512
+    kernel_init_sigma: float = 0.15
+    input_noise: float = 0.0
+    ema: float | None = None
+    early_stopping: str = "variance"
+    window: int = 50
+    patience: int = 300
+    restarts: int = 1
+    estimate_size: int | None = 128
+    final: str = "auto"
+    tikhonov_kappa: float = 60.0
+    checkpoint_every: int = 0
+
+    def __post_init__(self):
+        choices = {"noise": NOISE_TYPES, "data_term": ("auto",) + tuple(DATA_TERMS),
+                   "schedule": ("constant", "cosine", "step"), "generator": ("skip", "decoder"),
+                   "norm": ("instance", "group", "none"), "kernel_generator": KERNEL_GENERATORS,
+                   "early_stopping": ("variance", "none"), "final": ("auto", "dip", "tikhonov")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"option '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.kernel_size is not None and self.kernel_size < 1:
+            raise ValueError(f"kernel_size must be >= 1, got {self.kernel_size}")
+        if self.iterations < 1 or self.restarts < 1:
+            raise ValueError("iterations and restarts must be >= 1")
+        if self.lr <= 0 or self.kernel_lr_scale <= 0:
+            raise ValueError("lr and kernel_lr_scale must be > 0")
+
+    @property
+    def resolved_data_term(self) -> str:
+        return NOISE_DATA_TERM[self.noise] if self.data_term == "auto" else self.data_term
+
+
+@dataclass
+class DeblurResult:
+    """What :func:`deblur` returns.
+
+    Attributes
+    ----------
+    image : ndarray, float32
+        The sharp estimate on the observation's grid (``(H, W)`` or ``(H, W, 3)``).
+    kernel : ndarray, float32, ``(K, K)``
+        The kernel estimate (nonnegative, sums to one, centre at ``K // 2``).
+    history : dict of str -> ndarray
+        Per-iteration curves of the selected start (``loss``, ``data``, ``lr``, ``variance``)
+        and ``start_data`` (the ranking value of every start).
+    config : dict
+        Every option used, the resolved kernel size and data term, the intensity scale.
+    seed : int
+    timings : dict of str -> float
+        Seconds: ``total`` and ``start_<k>``.
+    extended : ndarray, float32
+        The image on the generator's whole ``(H + K - 1, W + K - 1)`` grid.
+    """
+
+    image: np.ndarray
+    kernel: np.ndarray
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    extended: np.ndarray | None = None
+
+
+def default_kernel_size(shape) -> int:
+    """A generous kernel bound: 35 pixels, at most a quarter of the image's shorter side (odd, >= 3)."""
+    return odd_size(max(3, min(35, min(shape[:2]) // 4)))
+
+
+class DeblurModel(nn.Module):
+    """Image and kernel generators behind the one-output protocol of :func:`~doubledip.dip.fitting.fit`.
+
+    ``forward(noise_std, generator)`` returns the image (``(C, M1, M2)``, sigmoid) and the
+    kernel (``(K, K)``) concatenated flat; :meth:`unpack` splits them again.
+    """
+
+    def __init__(self, image_generator: nn.Module, kernel_generator: nn.Module, image_shape, kernel_size: int):
+        super().__init__()
+        self.image = image_generator
+        self.kernel = kernel_generator
+        self.image_shape = tuple(image_shape)
+        self.kernel_size = int(kernel_size)
+        self.split = int(np.prod(self.image_shape))
+
+    def forward(self, noise_std: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = torch.sigmoid(self.image(noise_std=noise_std, generator=generator))
+        return torch.cat([x.flatten(), self.kernel().flatten()])
+
+    def unpack(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (v[:self.split].reshape(self.image_shape),
+                v[self.split:].reshape(self.kernel_size, self.kernel_size))
+
+
+def _tv(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    return torch.sqrt(dy * dy + dx * dx + eps * eps).mean()
+
+
+def _build(options: DeblurOptions, channels: int, extended_shape, kernel_size: int, seed: int,
+           device) -> DeblurModel:
+    image = Generator(extended_shape, channels, kind=options.generator, width=options.width, depth=options.depth,
+                      max_width=options.max_width, skip_channels=options.skip_channels, norm=options.norm,
+                      seed=child_seed(seed, 1))
+    kernel = KernelGenerator(kernel_size, kind=options.kernel_generator, hidden=options.kernel_hidden,
+                             init_sigma=options.kernel_init_sigma, lr_scale=options.kernel_lr_scale,
+                             seed=child_seed(seed, 2))
+    return DeblurModel(image, kernel, (channels,) + tuple(extended_shape), kernel_size).to(device)
+
+
+def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0, device: str = "cpu",
+           callback: Callable[[dict], Any] | None = None, checkpoint: str | Path | None = None,
+           resume: bool = False) -> DeblurResult:
+    r"""Blind deblurring of ``blurry`` with an image DIP and a kernel generator.
+
+    Parameters
+    ----------
+    blurry : ndarray
+        Observation, ``(H, W)`` or ``(H, W, 3)``, intensities about [0, 1] (larger ranges
+        are scaled down and the estimate scaled back).
+    options : DeblurOptions or dict, optional
+        See :class:`DeblurOptions`; a dict is checked (unknown keys are an error).
+    seed : int
+        All random choices (weights, inputs, input noise) derive from it.
+    device : str
+        Torch device (``"cpu"``, ``"cuda"``).
+    callback : callable, optional
+        ``callback(info)`` after every iteration with ``iteration``, ``total`` (over all
+        starts), ``loss``, ``start``; returning True stops the current start.
+    checkpoint : path, optional
+        Folder for the fitting loop's checkpoints (one file per start).
+    resume : bool
+        Continue from the checkpoints in ``checkpoint``.
+
+    Returns
+    -------
+    DeblurResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown or invalid options, or a kernel bound too large for the image.
+    """
+    from doubledip.config import make_options
+
+    if options is None:
+        options = DeblurOptions()
+    elif isinstance(options, dict):
+        options = make_options(DeblurOptions, options, source="deblur options")
+    start_time = time.perf_counter()
+    y = np.asarray(blurry, dtype=np.float32)
+    if y.ndim not in (2, 3) or (y.ndim == 3 and y.shape[-1] not in (1, 3)):
+        raise ConfigError(f"deblur takes an (H, W) or (H, W, 3) image, got shape {y.shape}")
+    colour = y.ndim == 3
+    chw = np.moveaxis(y, -1, 0) if colour else y[None]
+    channels, h, w = chw.shape
+    size = odd_size(options.kernel_size) if options.kernel_size else default_kernel_size((h, w))
+    if size > min(h, w):
+        raise ConfigError(f"kernel size {size} exceeds the image's shorter side {min(h, w)}; "
+                          f"give --kernel-size below {min(h, w)}")
+    scale = max(1.0, float(np.percentile(chw, 99.9)))
+    fit_shape = (h, w)
+    if options.estimate_size:
+        side = max(int(options.estimate_size), 3 * size)
+        fit_shape = (min(h, side), min(w, side))
+    cropped = fit_shape != (h, w)
+    final = options.final if options.final != "auto" else ("tikhonov" if cropped else "dip")
+    if final == "dip" and cropped:
+        raise ConfigError(f"final 'dip' needs the whole {h}x{w} image in the fit; set estimate_size to None "
+                          f"(or at least {max(h, w)}), or use final 'tikhonov'")
+    target = torch.as_tensor(crop_centre(chw, fit_shape) / scale, dtype=torch.float32, device=device)
+    extended_shape = (fit_shape[0] + size - 1, fit_shape[1] + size - 1)
+    term_name = options.resolved_data_term
+    term = data_term(term_name, delta=options.huber_delta) if term_name == "huber" else data_term(term_name)
+    fit_options = FitOptions(iterations=options.iterations, lr=options.lr, schedule=options.schedule,
+                             input_noise=options.input_noise, ema=options.ema,
+                             early_stopping=options.early_stopping,
+                             select="variance" if options.early_stopping == "variance" else "last",
+                             patience=options.patience, window=options.window,
+                             checkpoint_every=options.checkpoint_every)
+    folder = Path(checkpoint) if checkpoint is not None else None
+
+    best = None
+    starts, timings, histories = [], {}, []
+    for k in range(options.restarts):
+        t0 = time.perf_counter()
+        run_seed = child_seed(seed, 100 + k)
+        model = _build(options, channels, extended_shape, size, run_seed, device)
+
+        def objective(v, model=model):
+            x, kern = model.unpack(v)
+            misfit = term(blur(x, kern), target)
+            loss = misfit + options.tv_weight * _tv(x) if options.tv_weight else misfit
+            return loss, {"data": misfit.detach()}
+
+        def relay(info, k=k):
+            if callback is None:
+                return None
+            done = k * options.iterations
+            return callback({**info, "iteration": done + info["iteration"],
+                             "total": options.restarts * options.iterations, "start": k})
+
+        path = folder / f"deblur-start{k}.pt" if folder is not None else None
+        result = fit(model, objective, options=fit_options, seed=child_seed(run_seed, 3), checkpoint=path,
+                     resume=resume, callback=relay)
+        with torch.no_grad():
+            x, kern = model.unpack(result.output)
+            score = float(term(blur(x, kern), target))
+        timings[f"start_{k}"] = time.perf_counter() - t0
+        starts.append(score)
+        histories.append(result.history)
+        logger.info("start %d (seed %d): data %.4g, best iteration %d of %d", k, run_seed, score,
+                    result.best_iteration, result.iterations)
+        if best is None or score < best[0]:
+            best = (score, k, x.detach().cpu().numpy(), kern.detach().cpu().numpy(), result)
+
+    score, k_best, x, kern, result = best
+    sigma = noise_level(y / scale)
+    if final == "tikhonov":
+        t0 = time.perf_counter()
+        y_full = torch.as_tensor(chw / scale, dtype=torch.float64, device=device)
+        k_t = torch.as_tensor(kern, dtype=torch.float64, device=device)
+        x = tikhonov_deconvolve(y_full, k_t, options.tikhonov_kappa * sigma**2).cpu().numpy()
+        timings["final"] = time.perf_counter() - t0
+    extended = (x * scale).astype(np.float32)
+    image = crop_centre(extended, (h, w))
+    if colour:
+        image, extended = np.moveaxis(image, 0, -1), np.moveaxis(extended, 0, -1)
+    else:
+        image, extended = image[0], extended[0]
+    history = dict(histories[k_best])
+    history["start_data"] = np.asarray(starts)
+    config = {"method": "deblur", **options_dict(options), "kernel_size": size, "data_term": term_name,
+              "intensity_scale": scale, "fit_shape": list(fit_shape), "final": final,
+              "noise_std": sigma * scale, "best_start": k_best, "best_iteration": result.best_iteration,
+              "iterations_run": result.iterations, "stopped_early": result.stopped_early, "device": str(device)}
+    timings["total"] = time.perf_counter() - start_time
+    return DeblurResult(np.ascontiguousarray(image, dtype=np.float32), kern.astype(np.float32), history, config,
+                        int(seed), timings, np.ascontiguousarray(extended, dtype=np.float32))

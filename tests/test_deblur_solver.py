@@ -1,0 +1,86 @@
+"""doubledip.deblur.deblur on tiny images: loss falls, valid kernel, seeded, colour, errors; baselines; scores."""
+
+import numpy as np
+import pytest
+
+from doubledip.deblur import DeblurOptions, deblur, degrade, gaussian_kernel, motion_kernel
+from doubledip.deblur.baseline import richardson_lucy, wiener
+from doubledip.deblur.evaluation import aligned_scores, kernel_error
+from doubledip.errors import ConfigError
+
+TINY = dict(kernel_size=5, iterations=30, width=8, depth=2, kernel_hidden=16, window=10, patience=30)
+
+
+def _scene(rng, shape=(24, 24)):
+    from scipy import ndimage
+
+    image = ndimage.gaussian_filter(rng.random(shape), 1.5)
+    image = (image - image.min()) / (image.max() - image.min())
+    return image.astype(np.float32)
+
+
+@pytest.fixture
+def blurry(rng):
+    image = _scene(rng)
+    return degrade(image, gaussian_kernel(3, sigma=0.8), noise=0.01, seed=0)
+
+
+def test_loss_falls_and_the_kernel_stays_a_kernel(blurry):
+    result = deblur(blurry, {**TINY, "early_stopping": "none"}, seed=1)
+    loss = result.history["loss"]
+    assert len(loss) == 30 and loss[-5:].mean() < loss[:5].mean()
+    k = result.kernel
+    assert k.shape == (5, 5) and k.min() >= 0 and abs(float(k.sum(dtype=np.float64)) - 1) < 1e-4
+    assert result.image.shape == blurry.shape and np.all(np.isfinite(result.image))
+    assert result.extended.shape == (28, 28)
+    assert result.config["kernel_size"] == 5 and result.config["data_term"] == "l2" and result.seed == 1
+
+
+def test_same_seed_same_result_and_restarts_are_recorded(blurry):
+    a = deblur(blurry, TINY, seed=3)
+    b = deblur(blurry, TINY, seed=3)
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.kernel, b.kernel)
+    c = deblur(blurry, {**TINY, "iterations": 10, "restarts": 2}, seed=3)
+    assert len(c.history["start_data"]) == 2
+    assert c.config["best_start"] == int(np.argmin(c.history["start_data"]))
+
+
+@pytest.mark.parametrize("noise", ["poisson", "impulse"])
+def test_colour_and_other_noise_models(rng, noise):
+    image = np.stack([_scene(rng, (20, 22)) for _ in range(3)], axis=-1)
+    y = degrade(image, gaussian_kernel(3, sigma=0.8), noise=0.02, noise_type=noise, seed=0)
+    result = deblur(y, {**TINY, "iterations": 5, "noise": noise}, seed=0)
+    assert result.image.shape == (20, 22, 3)
+    assert result.config["data_term"] == {"poisson": "poisson", "impulse": "l1"}[noise]
+
+
+def test_bad_options_and_sizes_are_config_errors(blurry):
+    with pytest.raises(ConfigError, match="known options"):
+        deblur(blurry, {"kernel_sise": 5})
+    with pytest.raises(ConfigError, match="kernel size"):
+        deblur(blurry, {**TINY, "kernel_size": 41})
+    with pytest.raises(ConfigError, match="data_term"):
+        deblur(blurry, {"data_term": "l3"})
+    with pytest.raises(ValueError):
+        DeblurOptions(restarts=0)
+
+
+def test_known_kernel_baselines_beat_the_blurry_input(rng):
+    image = _scene(rng, (32, 32))
+    k = gaussian_kernel(5, sigma=1.2)
+    y = degrade(image, k, noise=0.001, seed=0)
+    blurry = aligned_scores(image, y, kernel=k)["psnr"]
+    assert aligned_scores(image, wiener(y, k, balance=1e-3), kernel=k)["psnr"] > blurry
+    assert aligned_scores(image, richardson_lucy(y, k, iterations=30), kernel=k)["psnr"] > blurry
+
+
+def test_scores_are_invariant_to_the_shift_ambiguity(rng):
+    image = _scene(rng, (32, 32))
+    shifted = np.roll(image, (2, -1), axis=(0, 1))
+    scores = aligned_scores(image, shifted, crop=4)
+    assert scores["psnr"] > 60 and scores["ssim"] > 0.999
+    np.testing.assert_allclose(scores["shift"], (-2, 1), atol=0.02)
+    k = motion_kernel(9, seed=0)
+    assert kernel_error(k, np.roll(np.pad(k, 3), (1, 2), axis=(0, 1))) < 1e-6
+    assert kernel_error(k, np.full((9, 9), 1 / 81)) > 0.3
