@@ -18,6 +18,7 @@ __all__ = [
     "add_phase_wheel",
     "result_figure",
     "comparison_figure",
+    "gallery_figure",
     "save_figure",
 ]
 
@@ -165,6 +166,29 @@ def comparison_figure(
     panels(0, truth, "truth")
     for row, (name, (obj, caption)) in enumerate(reconstructions.items(), start=1):
         panels(row, obj, f"{name} ({caption})" if caption else name)
+    add_phase_wheel(fig, (0.005, 0.005, 0.06, 0.06))
+    return fig
+
+
+def gallery_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], *, title: str = "") -> Figure:
+    """One row per ``(caption, truth, aligned reconstruction)``: truth and reconstruction
+    as complex images, reconstruction magnitude and phase (3D: central slices)."""
+    fig = Figure(figsize=(13, 3.3 * len(panels)), layout="constrained")
+    grid = fig.add_gridspec(len(panels), 4)
+    for row, (caption, truth, recon) in enumerate(panels):
+        truth, recon = np.asarray(truth), np.asarray(recon)
+        if truth.ndim == 3:
+            truth, recon = truth[truth.shape[0] // 2], recon[recon.shape[0] // 2]
+        sl = _support_box(np.abs(truth) > 0.05 * np.abs(truth).max(), margin=6)
+        truth, recon = truth[sl], recon[sl]
+        mag = np.abs(recon)
+        _show(fig.add_subplot(grid[row, 0]), complex_to_rgb(truth), f"truth ({caption})")
+        _show(fig.add_subplot(grid[row, 1]), complex_to_rgb(recon, vmax=float(np.abs(truth).max())), "reconstruction")
+        _show(fig.add_subplot(grid[row, 2]), mag, "magnitude", cmap="gray")
+        phase = np.where(mag > 0.1 * max(mag.max(), 1e-30), np.angle(recon), np.nan)
+        _show(fig.add_subplot(grid[row, 3]), phase, "phase", cmap=PHASE_CMAP, vmin=-np.pi, vmax=np.pi)
+    if title:
+        fig.suptitle(title)
     add_phase_wheel(fig, (0.005, 0.005, 0.06, 0.06))
     return fig
 

@@ -17,7 +17,7 @@ from doubledip.errors import UserError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ["simulate", "info", "evaluate", "phase", "show"]
+COMMANDS = ["simulate", "info", "evaluate", "phase", "show", "benchmark", "demo", "prepare", "export", "batch", "deblur"]
 
 
 def build_parser() -> argparse.ArgumentParser:
