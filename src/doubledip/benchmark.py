@@ -67,7 +67,7 @@ SUITES = {
             "crystal2d",
             "plain gradient descent on least squares: Gaussian, Fresnel and far-field models",
             default_size=16,
-            default_methods=MODEL_METHODS + ("hio-er-sw",),
+            default_methods=MODEL_METHODS + ("hio-er-sw", "ddip"),
         ),
     ]
 }
@@ -212,6 +212,7 @@ def _write_json(path: Path, data) -> None:
 def _worker_init(threads: int) -> None:
     import torch
 
+    torch.set_flush_denormal(True)
     torch.set_num_threads(threads)
 
 

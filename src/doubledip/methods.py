@@ -7,13 +7,17 @@ when first needed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
+
 from doubledip.errors import ConfigError
 
-__all__ = ["Method", "register", "get_method", "method_names"]
+__all__ = ["Method", "register", "get_method", "method_names", "flush_denormals"]
 
 _PROVIDERS = ["doubledip.classical.presets", "doubledip.dip.solver"]
 _METHODS: dict[str, "Method"] = {}
@@ -44,9 +48,35 @@ class Method:
     description: str = ""
 
 
+@contextlib.contextmanager
+def flush_denormals():
+    """Flush subnormal floats to zero on the CPU while the block runs.
+
+    Iterates of the projection algorithms decay geometrically outside the
+    support into subnormal numbers, whose arithmetic is about 100 times slower
+    on x86 CPUs (a 128^2 HIO run went from 68 s to 9 s).  Flushing them changes
+    results by less than 1e-38.  The flag is process-wide in PyTorch and has no
+    getter, so it is switched off again on exit.  Threads of torch's pool inherit
+    the flag only when they are created after it is set, which is why the
+    command line sets it first thing.
+    """
+    changed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if changed:
+            torch.set_flush_denormal(False)
+
+
 def register(name: str, solve, options_cls, description: str = "") -> None:
-    """Make ``solve`` available as method ``name``."""
-    _METHODS[name] = Method(name, solve, options_cls, description)
+    """Make ``solve`` available as method ``name`` (run with subnormals flushed, see :func:`flush_denormals`)."""
+
+    @functools.wraps(solve)
+    def fast_solve(*args, **kwargs):
+        with flush_denormals():
+            return solve(*args, **kwargs)
+
+    _METHODS[name] = Method(name, fast_solve, options_cls, description)
 
 
 def _load() -> None:

@@ -48,6 +48,7 @@ from doubledip.dip.fitting import FitOptions, fit
 from doubledip.dip.generators import Generator
 from doubledip.dip.parameterizations import child_seed
 from doubledip.errors import ConfigError
+from doubledip.methods import flush_denormals
 
 __all__ = ["DeblurOptions", "DeblurResult", "deblur", "default_kernel_size", "DeblurModel"]
 
@@ -245,6 +246,7 @@ def _build(options: DeblurOptions, channels: int, extended_shape, kernel_size: i
     return DeblurModel(image, kernel, (channels,) + tuple(extended_shape), kernel_size).to(device)
 
 
+@flush_denormals()
 def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0, device: str = "cpu",
            callback: Callable[[dict], Any] | None = None, checkpoint: str | Path | None = None,
            resume: bool = False) -> DeblurResult:
