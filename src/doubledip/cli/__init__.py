@@ -45,10 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     # Before anything starts torch's thread pool, whose threads inherit the flag: subnormal
-    # arithmetic is ~100x slower on x86 (see doubledip.methods.flush_denormals).
+    # arithmetic is ~100x slower on x86 (see doubledip.methods.flush_denormals).  Switched off
+    # again on return, for callers that run main() in their own process (tests, notebooks).
     import torch
 
     torch.set_flush_denormal(True)
+    try:
+        return _main(argv)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verbose:
