@@ -15,7 +15,7 @@ import numpy as np
 
 from doubledip.errors import DataError
 
-__all__ = ["add_parser", "run", "evaluate", "evaluate_deblur"]
+__all__ = ["add_parser", "run", "evaluate", "evaluate_data", "evaluate_deblur"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,12 +26,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "sample (global phase, translation and twin image for far-field data; global phase only for "
         "Fresnel and Gaussian data), the same with the optimal complex scale, and the Fourier R-factor "
         "and amplitude error against the sample's pattern on measured pixels.",
-        epilog="example: doubledip evaluate result.npz --truth sample.npz --json",
+        epilog="examples:\n  doubledip evaluate result.npz --truth sample.npz --json\n"
+        "  doubledip evaluate result.npz --data prepared.npz      (real data: no truth)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("result", metavar="RESULT",
                         help="result file (.npz/.cxi from `doubledip phase`), or a sample file with an object")
-    parser.add_argument("--truth", required=True, metavar="SAMPLE",
+    parser.add_argument("--truth", default=None, metavar="SAMPLE",
                         help="simulated sample holding the ground-truth object (`doubledip simulate`)")
+    parser.add_argument("--data", default=None, metavar="PATTERN",
+                        help="without --truth (real data): the pattern the result was reconstructed from (after "
+                        "`doubledip prepare`, same grid); prints the Fourier R-factor and amplitude error on its "
+                        "measured pixels only")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--subpixel", action="store_true", help="refine the translation below one pixel")
     parser.add_argument("--kernel", default=None, metavar="FILE",
@@ -136,6 +142,48 @@ def evaluate(result_spec, truth_spec, *, subpixel: bool = False) -> dict:
     return out
 
 
+def evaluate_data(result_spec, data_spec) -> dict:
+    """Fourier R-factor and amplitude error of a far-field result against a measured pattern (no truth)."""
+    from doubledip import io, metrics
+
+    estimate, config, seed = _read_estimate(result_spec)
+    data = io.read_pattern(data_spec)
+    if estimate.shape != data.intensity.shape:
+        raise DataError(result_spec, f"object grid {'x'.join(map(str, estimate.shape))} does not match the "
+                        f"pattern's {'x'.join(map(str, data.intensity.shape))}",
+                        "give the (prepared) pattern the result was reconstructed from as --data")
+    if not np.all(np.isfinite(estimate)):
+        raise DataError(result_spec, "object holds NaN or Inf values", "the reconstruction diverged; run it again")
+    model, params = _model_name(config, {})
+    amplitude = _model_amplitude(estimate, model, params, config)
+    if amplitude is None:
+        raise DataError(result_spec, f"no Fourier amplitude for the '{model}' model", "evaluate a far-field result")
+    return {
+        "result": str(result_spec), "data": str(data_spec), "method": config.get("method"), "seed": seed,
+        "model": model,
+        "r_factor": metrics.r_factor(data.intensity, amplitude, data.mask),
+        "amplitude_error": metrics.amplitude_error(data.intensity, amplitude, data.mask),
+        "measured_fraction": float(np.count_nonzero(data.mask == 0)) / data.mask.size,
+        "resolution_px": config.get("resolution_px"),
+        "prtf_reconstructions": config.get("prtf_reconstructions"),
+    }
+
+
+def _data_table(r: dict) -> str:
+    method = f"{r['method']}, seed {r['seed']}" if r["method"] is not None else f"seed {r['seed']}"
+    rows = [
+        ("r_factor", r["r_factor"], f"sum|sqrt(I) - s|F x|| / sum sqrt(I), {100 * r['measured_fraction']:.1f}% "
+                                    "pixels measured"),
+        ("amplitude_error", r["amplitude_error"], "relative L2 of the same residual"),
+    ]
+    if r.get("resolution_px") is not None:
+        rows.append(("resolution_px", r["resolution_px"],
+                     f"PRTF half-period over {r['prtf_reconstructions']} reconstructions (from the result)"))
+    lines = [f"{r['result']} ({method}) against the pattern {r['data']}, {r['model']} model (no ground truth)"]
+    lines += [f"  {name:<16} {_fmt(value):>10}   {note}" for name, value, note in rows]
+    return "\n".join(lines)
+
+
 def _is_blur_sample(spec) -> bool:
     from pathlib import Path
 
@@ -237,7 +285,17 @@ def _table(r: dict) -> str:
 
 
 def run(args) -> int:
-    if _is_blur_sample(args.truth):
+    from doubledip.errors import UserError
+
+    if args.truth is None and args.data is None:
+        raise UserError("evaluate needs --truth SAMPLE (simulated data) or --data PATTERN (real data)")
+    if args.truth is not None and args.data is not None:
+        raise UserError("give --truth SAMPLE or --data PATTERN, not both (with --truth the R-factor uses the "
+                        "sample's own pattern)")
+    if args.truth is None:
+        out = evaluate_data(args.result, args.data)
+        table = _data_table
+    elif _is_blur_sample(args.truth):
         out = evaluate_deblur(args.result, args.truth, kernel_spec=args.kernel)
         table = _deblur_table
     else:

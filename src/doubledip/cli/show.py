@@ -25,8 +25,9 @@ def run(args) -> int:
     out = Path(args.output) if args.output else Path(args.result).with_suffix(".png")
     method = result.config.get("method", "")
     title = f"{Path(args.result).name}" + (f" - {method}, seed {result.seed}" if method else "")
+    curves = {k: v for k, v in result.history.items() if not k.startswith("prtf")}  # the PRTF is not a loss
     fig = report.result_figure(
-        result.object, support=result.support, history=result.history, title=title, crop=not args.no_crop
+        result.object, support=result.support, history=curves, title=title, crop=not args.no_crop
     )
     report.save_figure(fig, out)
     print(f"wrote {out}")
