@@ -8,7 +8,7 @@ from scipy import signal
 from doubledip.deblur import losses
 from doubledip.deblur.kernel_generator import KernelGenerator
 from doubledip.deblur.kernels import centre_kernel, embed_kernel, gaussian_kernel, make_kernel, motion_kernel, odd_size
-from doubledip.deblur.model import BlurOperator, blur, blur_adjoint, crop_centre, degrade
+from doubledip.deblur.model import BlurOperator, blur, crop_centre, degrade
 
 
 @pytest.mark.parametrize("shape, ksize", [((9, 11), (5, 5)), ((2, 8, 7), (3, 5)), ((6, 6), (1, 1))])

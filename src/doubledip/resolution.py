@@ -26,7 +26,6 @@ This module gives
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable
 
 import numpy as np
@@ -40,31 +39,23 @@ THRESHOLD = float(np.exp(-1))
 
 def classical_starts(measurement, options, *, seed: int = 0, device="cpu", callback=None,
                      method: str = "recipe"):
-    """Run a classical method like :func:`doubledip.classical.presets.solve`, keeping every start.
+    """Run a classical method keeping every start: see
+    :func:`doubledip.classical.presets.solve_keeping_starts`, run with subnormals flushed."""
+    from doubledip.classical.presets import solve_keeping_starts
+    from doubledip.methods import flush_denormals
 
-    Returns
-    -------
-    result : Result
-        Exactly what the preset's ``solve`` returns (the best start by ``options.rank_by``).
-    objects : ndarray, complex64, shape ``(starts, *grid)``
-        Every start's final estimate in the file conventions (centred, global phase fixed),
-        in the order of ``result.history["rank_starts"]``'s positions.
-    """
-    from doubledip.classical.engine import Engine
-    from doubledip.classical.presets import _check_measurement, resolve_device
-    from doubledip.config import options_dict
+    with flush_denormals():
+        return solve_keeping_starts(measurement, options, seed=seed, device=device, callback=callback, method=method)
 
-    t0 = time.perf_counter()
-    dev = resolve_device(device)
-    _check_measurement(measurement)
-    engine = Engine.from_measurement(measurement, options=options, seed=seed, device=dev)
-    engine.run(options.recipe, callback=callback)
-    config = {"method": method, **options_dict(options), "seed": int(seed), "device": str(dev),
-              "pattern_shape": list(np.shape(measurement.intensity))}
-    result = engine.result(config)
-    objects, _ = engine.objects()
-    result.timings["total"] = time.perf_counter() - t0
-    return result, objects.astype(np.complex64)
+
+def _relay(callback, run: int, runs: int):
+    """Progress of run ``run`` of ``runs`` as progress of the whole sequence."""
+
+    def relay(info):
+        total = int(info.get("total", 0))
+        return callback({**info, "iteration": run * total + int(info.get("iteration", 0)), "total": runs * total})
+
+    return relay
 
 
 def _selection_key(result) -> float:
@@ -104,13 +95,8 @@ def repeated_runs(solve: Callable, measurement, options, runs: int, *, seed: int
         extra = {}
         if checkpoint is not None:
             extra = {"checkpoint": Path(checkpoint) / f"run-{j}", "resume": resume}
-        relay = None
-        if callback is not None:
-            def relay(info, j=j):
-                total = int(info.get("total", 0))
-                return callback({**info, "iteration": j * total + int(info.get("iteration", 0)),
-                                 "total": runs * total})
-        results.append(solve(measurement, options, seed=seed + j, device=device, callback=relay, **extra))
+        results.append(solve(measurement, options, seed=seed + j, device=device,
+                             callback=None if callback is None else _relay(callback, j, runs), **extra))
     keys = np.array([_selection_key(r) for r in results])
     best = int(np.argmin(np.where(np.isfinite(keys), keys, np.inf)))
     result = results[best]

@@ -22,7 +22,7 @@ from doubledip.config import options_dict
 from doubledip.errors import ConfigError, DataError
 from doubledip.result import Result
 
-__all__ = ["PRESETS", "solve", "options_class", "resolve_device"]
+__all__ = ["PRESETS", "solve", "solve_keeping_starts", "options_class", "resolve_device"]
 
 PRESETS: dict[str, dict] = {
     "hio-er-sw": dict(
@@ -122,6 +122,22 @@ def solve(measurement, options: ClassicalOptions, *, seed: int = 0, device="cpu"
         phase fixed; ``config`` holds the method, every option (the recipe in
         canonical text), the seed, the device and the run's summary.
     """
+    return solve_keeping_starts(measurement, options, seed=seed, device=device, callback=callback, method=method,
+                                keep_starts=False)[0]
+
+
+def solve_keeping_starts(measurement, options: ClassicalOptions, *, seed: int = 0, device="cpu", callback=None,
+                         method: str = "recipe", keep_starts: bool = True) -> tuple[Result, np.ndarray | None]:
+    """:func:`solve`, also returning every start's final estimate (for the PRTF over restarts).
+
+    Returns
+    -------
+    result : Result
+        Exactly what :func:`solve` returns.
+    objects : ndarray, complex64, shape ``(starts, *grid)``, or None
+        Every start's estimate in the file conventions (centred, global phase fixed);
+        None when ``keep_starts`` is False.
+    """
     t0 = time.perf_counter()
     dev = resolve_device(device)
     _check_measurement(measurement)
@@ -130,8 +146,9 @@ def solve(measurement, options: ClassicalOptions, *, seed: int = 0, device="cpu"
     config = {"method": method, **options_dict(options), "seed": int(seed), "device": str(dev),
               "pattern_shape": list(np.shape(measurement.intensity))}
     result = engine.result(config)
+    objects = engine.objects()[0].astype(np.complex64) if keep_starts else None
     result.timings["total"] = time.perf_counter() - t0
-    return result
+    return result, objects
 
 
 for _name, _preset in PRESETS.items():

@@ -49,7 +49,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from doubledip import fft
 from doubledip.config import make_options, options_dict
 from doubledip.dip.fitting import FitOptions, fit
 from doubledip.dip.parameterizations import PARAMETERIZATIONS, PHASE_HEADS, ComplexDIP, child_seed
