@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before torch loads
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # as the CLI does, before torch loads
 
 import numpy as np
 import pytest
