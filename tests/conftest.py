@@ -17,5 +17,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture
+def run_cli(capsys):
+    """Run the real ``doubledip`` entry point in-process; returns (exit code, stdout, stderr)."""
+    from doubledip.cli import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)

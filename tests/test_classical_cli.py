@@ -8,12 +8,6 @@ import doubledip.cli as cli
 from doubledip import fft, io
 
 
-@pytest.fixture(autouse=True)
-def only_phase(monkeypatch):
-    # other sub-commands are written in parallel; the phase command must not depend on them
-    monkeypatch.setattr(cli, "COMMANDS", ["phase"])
-
-
 @pytest.fixture
 def sample(tmp_path):
     obj = np.zeros((24, 24), np.complex64)

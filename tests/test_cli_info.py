@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tifffile
 
-import doubledip.cli
 from doubledip.cli import main
 from doubledip.io import Measurement, write_measurement, write_result
 from doubledip.result import Result
@@ -21,13 +20,8 @@ REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pl
 
 
 @pytest.fixture
-def info(monkeypatch, capsys):
-    """Run ``doubledip info ARGS`` through the real entry point; return (rc, stdout, stderr).
-
-    Only the ``info`` sub-command is registered, so these tests do not depend on
-    the other commands' modules.
-    """
-    monkeypatch.setattr(doubledip.cli, "COMMANDS", ["info"])
+def info(capsys):
+    """Run ``doubledip info ARGS`` through the real entry point; return (rc, stdout, stderr)."""
 
     def run(*args):
         rc = main(["info", *map(str, args)])
@@ -187,7 +181,7 @@ def test_real_process_prints_one_line(tmp_path):
     """Outside pytest's log capture too: libraries' own log messages must not reach the terminal."""
     path = tmp_path / "cut.tif"
     _truncated(lambda p: tifffile.imwrite(p, GOOD), 0.3)(path)
-    code = "import sys, doubledip.cli as c; c.COMMANDS = ['info']; sys.exit(c.main(sys.argv[1:]))"
+    code = "import sys, doubledip.cli as c; sys.exit(c.main(sys.argv[1:]))"
     proc = subprocess.run([sys.executable, "-c", code, "info", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "cut.tif" in proc.stderr and "Traceback" not in proc.stderr

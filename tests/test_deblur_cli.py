@@ -1,27 +1,17 @@
 """`doubledip simulate blur`, `doubledip deblur` and `doubledip evaluate` on a blur sample, end to end and tiny."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from doubledip import cli
 from doubledip.deblur.images import read_image, write_image
 from doubledip.errors import DataError
 
 
 @pytest.fixture
-def doubledip(monkeypatch, capsys):
-    present = [c for c in cli.COMMANDS if importlib.util.find_spec(f"doubledip.cli.{c}") is not None]
-    monkeypatch.setattr(cli, "COMMANDS", present)
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def doubledip(run_cli):
+    return run_cli
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from doubledip import cli
 from doubledip.errors import DataError
 from doubledip.export import crop_to_support, displacement_field, export_vti, read_vti
 from doubledip.io import write_result
@@ -82,18 +81,6 @@ def test_unwrapped_displacement_has_no_jumps():
 
 
 # --------------------------------------------------------------------------- command line
-
-
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "COMMANDS", ["prepare", "export"])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

@@ -22,11 +22,6 @@ warm_options = {support = "box", recipe = "10*HIO + SW + 5*ER"}
 """
 
 
-@pytest.fixture(autouse=True)
-def only_needed_commands(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", ["phase", "evaluate"])
-
-
 def _write_sample(path, n, rng):
     obj = np.zeros((n, n), np.complex64)
     c = n // 2
@@ -117,7 +112,6 @@ def test_ddip_resume_through_the_cli_equals_an_uninterrupted_run(sample16, tiny_
                "--checkpoint", checkpoint) == 130
     assert not killed.exists() and any(checkpoint.iterdir())
     monkeypatch.undo()
-    monkeypatch.setattr(cli, "COMMANDS", ["phase"])
     assert run("phase", sample16, "-o", killed, "--method", "ddip", "--config", tiny_ddip, "--seed", 3,
                "--checkpoint", checkpoint, "--resume") == 0
     a, b = io.read_result(plain), io.read_result(killed)

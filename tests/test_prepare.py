@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from doubledip import cli
 from doubledip.errors import ConfigError, DataError
 from doubledip.io import Measurement, read_pattern, write_measurement
 from doubledip.preprocess import (
@@ -270,18 +269,6 @@ def test_prepare_the_real_pattern_cropped_and_binned(real_crop):
 
 
 # --------------------------------------------------------------------------- command line
-
-
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "COMMANDS", ["prepare", "export"])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_prepare_command(tmp_path, run_cli):
