@@ -54,7 +54,7 @@ def parse_set(pairs):
 
 
 def run_case(name, case, *, method, options, samples, device):
-    errors, oracle, seconds, collapsed, exploded, per_start = [], [], [], [], [], []
+    errors, subpixel, oracle, seconds, collapsed, exploded, per_start = [], [], [], [], [], [], []
     for i in range(samples):
         m = simulate_measurement(crystal2d(case["n"], seed=i), pattern_shape=(case["N"],) * 2,
                                  photons=case["photons"], beamstop=case["beamstop"], seed=1000 + i)
@@ -64,6 +64,7 @@ def run_case(name, case, *, method, options, samples, device):
         result = engine.result({"method": method})
         seconds.append(time.perf_counter() - t0)
         errors.append(metrics.sa_error(m.object, result.object))
+        subpixel.append(metrics.sa_error(m.object, result.object, subpixel=True))
         objects, _ = engine.objects()
         start_errors = [metrics.sa_error(m.object, o) for o in objects]
         oracle.append(min(start_errors))
@@ -72,11 +73,13 @@ def run_case(name, case, *, method, options, samples, device):
                              for k in ("loss", "free_loss", "free_poisson")}})
         collapsed.append(int((result.history["guard_collapsed_starts"] > 0).sum()))
         exploded.append(int((result.history["guard_exploded_starts"] > 0).sum()))
-    e, o = np.array(errors), np.array(oracle)
+    e, o, sub = np.array(errors), np.array(oracle), np.array(subpixel)
     return {
         "case": name, **case, "samples": samples,
         "success_0.05": float(np.mean(e < 0.05)), "success_0.2": float(np.mean(e < 0.2)),
-        "median": float(np.median(e)), "mean": float(np.mean(e)),
+        "median": float(np.median(e)), "mean": float(np.mean(e)), "success_0.1": float(np.mean(e < 0.1)),
+        "median_subpixel": float(np.median(sub)), "success_0.1_subpixel": float(np.mean(sub < 0.1)),
+        "success_0.2_subpixel": float(np.mean(sub < 0.2)), "errors_subpixel": [round(float(v), 4) for v in sub],
         "oracle_median": float(np.median(o)), "oracle_success_0.2": float(np.mean(o < 0.2)),
         "seconds_per_sample": float(np.mean(seconds)),
         "starts_with_collapse_guard": collapsed, "starts_with_explode_guard": exploded,
@@ -89,11 +92,16 @@ def markdown(report) -> str:
     lines = [f"# Classical quality: `{report['method']}`, {report['starts']} starts", "",
              f"recipe `{report['options']['recipe']}`; torch {report['torch']}, {report['threads']} thread(s), "
              f"device {report['device']}; {report['seconds']:.0f} s total", "",
-             "| case | n in N | photons | beamstop | samples | < 0.05 | < 0.2 | median | best start (oracle) median "
-             "| s / sample |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "errors after integer-pixel alignment, and after sub-pixel alignment (`sub`); the oracle is the best "
+             "single start in hindsight (integer-pixel)", "",
+             "| case | n in N | photons | beamstop | samples | < 0.05 | < 0.1 | < 0.2 | median | median sub | < 0.1 sub "
+             "| < 0.2 sub | best start (oracle) median | s / sample |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["cases"]:
         lines.append(f"| {r['case']} | {r['n']} in {r['N']} | {format(r['photons'], 'g') if r['photons'] else 'noiseless'} | {r['beamstop']:g} | "
-                     f"{r['samples']} | {r['success_0.05']:.0%} | {r['success_0.2']:.0%} | {r['median']:.3f} | "
+                     f"{r['samples']} | {r['success_0.05']:.0%} | {r['success_0.1']:.0%} | {r['success_0.2']:.0%} | "
+                     f"{r['median']:.3f} | {r['median_subpixel']:.3f} | {r['success_0.1_subpixel']:.0%} | "
+                     f"{r['success_0.2_subpixel']:.0%} | "
                      f"{r['oracle_median']:.3f} | {r['seconds_per_sample']:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -119,7 +127,7 @@ def main(argv=None):
         r = run_case(name, CASES[name], method=args.method, options=options, samples=args.samples,
                      device=args.device)
         print(f"{name}: <0.05 {r['success_0.05']:.0%}  <0.2 {r['success_0.2']:.0%}  median {r['median']:.3f}  "
-              f"(oracle {r['oracle_median']:.3f})  {r['seconds_per_sample']:.1f} s/sample", flush=True)
+              f"sub-pixel: median {r['median_subpixel']:.3f} <0.1 {r['success_0.1_subpixel']:.0%}  (oracle {r['oracle_median']:.3f})  {r['seconds_per_sample']:.1f} s/sample", flush=True)
         results.append(r)
     report = {"method": args.method, "starts": args.starts, "options": options_dict(options), "cases": results,
               "device": args.device, "threads": torch.get_num_threads(), "torch": torch.__version__,

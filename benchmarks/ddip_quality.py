@@ -67,7 +67,7 @@ def run_one(task):
     return {
         "condition": condition, "index": index, "label": label, "method": method_name, "options": options,
         "error": sa_error(m.object, result.object), "error_subpixel": sa_error(m.object, result.object, subpixel=True),
-        "time": elapsed, "free_chi2": result.config.get("free_chi2"), "success_flag": result.config.get("success"),
+        "time": elapsed, "free_chi2": result.config.get("free_chi2"), "penalty": result.config.get("penalty"), "success_flag": result.config.get("success"),
         "starts": result.config.get("starts"), "timings": result.timings,
     }
 
@@ -128,7 +128,7 @@ def main(argv=None):
         log.write(json.dumps(row, default=str) + "\n")
         log.flush()
         print(f"{row['condition']:>12} {row['label']:>16} #{row['index']:<3} err {row['error']:.3f} "
-              f"sub {row['error_subpixel']:.3f} chi2 {row['free_chi2']} {row['time']:.1f}s", flush=True)
+              f"sub {row['error_subpixel']:.3f} chi2 {row['free_chi2']:.3f} pen {row['penalty'] or float('nan'):.4f} starts {row['starts']} {row['time']:.1f}s", flush=True)
 
     if args.jobs > 1:
         import multiprocessing as mp

@@ -23,6 +23,7 @@ import torch
 from doubledip.config import make_options
 from doubledip.dip.parameterizations import ComplexDIP
 from doubledip.dip.solver import DDIPOptions, FarFieldObjective, solve
+from doubledip.methods import flush_denormals
 from doubledip.metrics import sa_error
 from doubledip.physics import FarField
 from doubledip.simulate import simulate
@@ -44,14 +45,15 @@ def profile_steps(options: DDIPOptions, box, pattern, steps=5):
         loss.backward()
         opt.step()
 
-    step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
+    with flush_denormals():  # as in the solver: subnormal arithmetic would dominate the profile
         step()
-    per_step = (time.perf_counter() - t0) / steps
-    with torch.profiler.profile() as prof:
+        t0 = time.perf_counter()
         for _ in range(steps):
             step()
+        per_step = (time.perf_counter() - t0) / steps
+        with torch.profiler.profile() as prof:
+            for _ in range(steps):
+                step()
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
     return per_step, table
 
@@ -65,6 +67,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     options = make_options(DDIPOptions, json.loads(args.config))
     rows, md = [], []
+    load_start = os.getloadavg()
     cases = [("2d", "crystal2d", 64, args.repeats, 1e6, 3.0), ("3d", "crystal3d", 32, args.repeats3d, 1e7, 2.0)]
     for name, kind, size, repeats, photons, beamstop in cases:
         for i in range(repeats):
@@ -73,8 +76,10 @@ def main(argv=None):
             r = solve(m, options, seed=i)
             wall = time.perf_counter() - t0
             rows.append(dict(case=name, seed=i, wall=wall, timings=r.timings, starts=r.config["starts"],
-                             error=sa_error(m.object, r.object, subpixel=True)))
-            print(name, i, f"{wall:.1f}s", r.timings, f"err {rows[-1]['error']:.3f}", flush=True)
+                             error=sa_error(m.object, r.object, subpixel=True), penalty=r.config.get("penalty"),
+                             free_chi2=r.config.get("free_chi2")))
+            print(name, i, f"{wall:.1f}s", r.timings, f"err {rows[-1]['error']:.3f} starts {r.config['starts']} "
+                  f"chi2 {r.config.get('free_chi2'):.3f} penalty {r.config.get('penalty'):.4f}", flush=True)
     summary = {}
     for name in ("2d", "3d"):
         walls = [r["wall"] for r in rows if r["case"] == name]
@@ -87,16 +92,19 @@ def main(argv=None):
         per_step, table = profile_steps(options, box, pattern)
         profiles[name] = dict(per_step=per_step, table=table)
     meta = dict(command=" ".join([os.path.basename(sys.executable)] + sys.argv), threads=torch.get_num_threads(),
-                cpu_count=os.cpu_count(), load=os.getloadavg())
+                cpu_count=os.cpu_count(), load_start=load_start, load=os.getloadavg())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, summary=summary, rows=rows,
                                                         profiles={k: v["per_step"] for k, v in profiles.items()}),
                                                    indent=1))
-    md.append(f"Command: `{meta['command']}` (torch threads {meta['threads']}, load {meta['load']})\n")
+    md.append(f"Command: `{meta['command']}` (torch threads {meta['threads']}, load average "
+              f"(1, 5, 15 min) at start {tuple(round(v, 2) for v in load_start)}, at end "
+              f"{tuple(round(v, 2) for v in meta['load'])})\n")
     for name, s in summary.items():
+        errors = [f"{r['error']:.3f}" for r in rows if r["case"] == name]
         md.append(f"- {name}: median {s['median']:.1f} s over {len(s['runs'])} runs; phases (median s): "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in s["phases"].items()))
+                  + ", ".join(f"{k} {v:.1f}" for k, v in s["phases"].items()) + f"; errors {', '.join(errors)}")
     for name, prof in profiles.items():
         md.append(f"\n{name}: {prof['per_step'] * 1000:.1f} ms per fitting step\n\n```\n{prof['table']}\n```")
     out.with_suffix(".md").write_text("\n".join(md) + "\n")

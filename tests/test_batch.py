@@ -192,6 +192,8 @@ def test_best_start_prefers_free_values_then_falls_back():
     assert best_start([("free_loss", 0.3), ("free_loss", 0.1), ("free_loss", 0.1)]) == 1
     assert best_start([("loss", 0.01), ("free_loss", 0.5), ("free_loss", math.nan)]) == 1
     assert best_start([("loss", 0.2), ("loss", 0.1)]) == 1
+    assert best_start([("failed_start_free_loss", 0.01), ("start_free_loss", 0.3), ("loss", 0.001)]) == 1
+    assert best_start([("loss", 0.001), ("failed_start_free_loss", 0.3)]) == 1
     with pytest.raises(ValueError):
         best_start([])
 

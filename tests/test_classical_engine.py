@@ -196,6 +196,8 @@ def test_options_are_checked():
     with pytest.raises(ConfigError, match="column"):
         make_options(ClassicalOptions, {"recipe": "20*ER + HOI"})
     assert make_options(ClassicalOptions, {"recipe": "20 * er"}).recipe == "20*ER"
+    with pytest.raises(ConfigError, match="average"):
+        make_options(ClassicalOptions, {"average": 0})
 
 
 def test_presets_are_registered_with_their_recipes():
@@ -224,3 +226,19 @@ def test_callback_reports_progress(sample):
     Engine(intensity, options=options(), seed=0).run("25*HIO + SW + 25*ER", callback=seen.append, callback_every=10)
     assert [s["iteration"] for s in seen] == [10, 20, 30, 40, 50]
     assert all(s["total"] == 50 and np.isfinite(s["loss"]) for s in seen)
+
+
+def test_averaging_the_best_starts(sample):
+    obj, _, intensity = sample
+    m = io.Measurement(intensity, np.zeros(intensity.shape, np.uint8))
+    recipe = "60*HIO + 3*(10*HIO + SW) + 30*ER"
+    single = solve(m, options(starts=4, recipe=recipe, average=1), seed=2)
+    averaged = solve(m, options(starts=4, recipe=recipe, average=4, average_error_ratio=1e9), seed=2)
+    assert single.config["averaged_starts"] == [single.config["best_start"]]
+    used = averaged.config["averaged_starts"]
+    assert used[0] == averaged.config["best_start"] and len(set(used)) == len(used) <= 4
+    assert np.array_equal(averaged.support, single.support)  # the best start's
+    if len(used) == 1:
+        assert np.allclose(averaged.object, single.object, atol=1e-5)
+    # averaging only agreeing runs: no worse than the spread of what it averages
+    assert sa_error(obj, averaged.object) <= sa_error(obj, single.object) + 0.05

@@ -6,8 +6,8 @@ import torch
 
 from doubledip import fft
 from doubledip.config import make_options
-from doubledip.dip.solver import (DDIPOptions, FarFieldObjective, centre_object, free_islands, parseval_energy,
-                                  solve)
+from doubledip.dip.solver import (DDIPOptions, FarFieldObjective, binary_penalty, centre_object, free_islands,
+                                  parseval_energy, solve)
 from doubledip.errors import ConfigError, DataError
 from doubledip.io import Measurement
 from doubledip.methods import get_method
@@ -138,3 +138,13 @@ def test_tiny_warm_start_run(rng):
     r = solve(m, options, seed=0)
     assert r.timings["warm_start"] > 0 and r.config["starts"] == 1
     assert len(r.history["loss"]) == 20
+
+
+def test_binary_penalty_is_zero_on_two_levels_and_blind_to_scale_and_phase():
+    yy, xx = np.mgrid[:16, :16] - 8
+    disc = (xx**2 + yy**2 <= 36).astype(np.float32)
+    flat = torch.as_tensor(disc * np.exp(1j * 0.3 * xx)).to(torch.complex64)
+    ring = flat * torch.as_tensor(1 - 0.5 * np.exp(-(xx**2 + yy**2) / 8.0)).to(torch.complex64)
+    assert float(binary_penalty(flat)) < 1e-6
+    assert float(binary_penalty(ring)) > 100 * float(binary_penalty(flat)) + 1e-4
+    assert abs(float(binary_penalty(3.0 * np.exp(1.0j) * ring)) - float(binary_penalty(ring))) < 1e-6

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from doubledip.physics import FarField
+from doubledip.metrics import conjugate_flip
 from doubledip.postprocess import (
     apodize,
+    average_aligned,
     centre_object,
     postprocess,
     remove_phase_ramp,
@@ -131,3 +133,22 @@ def test_unwrap_3d_with_two_parts():
     for part in parts:
         assert np.ptp(part) < 1e-6
         assert abs(part[0] / (2 * np.pi) - round(part[0] / (2 * np.pi))) < 1e-6
+
+
+def test_average_of_shifted_phased_and_twinned_copies_is_the_object():
+    x = _object(2, 12)
+    copies = [x, np.roll(x, (3, -2), axis=(0, 1)) * np.exp(0.7j), conjugate_flip(x) * np.exp(-2j)]
+    mean, used = average_aligned(copies)
+    assert used == [0, 1, 2]
+    assert np.abs(mean - x).max() < 1e-4 * np.abs(x).max()
+
+
+def test_average_leaves_out_an_inconsistent_run_and_the_noise_falls():
+    rng = np.random.default_rng(0)
+    x = _object(2, 12)
+    noisy = [x + 0.05 * (rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape)) * (np.abs(x) > 0)
+             for _ in range(4)]
+    other = _object(2, 12, seed=5)
+    mean, used = average_aligned(noisy[:2] + [other] + noisy[2:])
+    assert used == [0, 1, 3, 4]
+    assert np.linalg.norm(mean - x) < 0.7 * np.linalg.norm(noisy[0] - x)

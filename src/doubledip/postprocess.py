@@ -12,6 +12,7 @@ and exported:
 * :func:`apodize` multiplies the spectrum by a window (less ringing),
 * :func:`support_from_magnitude` thresholds the magnitude,
 * :func:`unwrap_phase` removes the :math:`2\pi` jumps inside the support,
+* :func:`average_aligned` averages consistent reconstructions (best starts),
 
 and :func:`postprocess` chains them.  All work on 2D and 3D arrays (the
 array's ``ndim``), on the pattern grid with the origin at ``N // 2``.
@@ -37,6 +38,7 @@ __all__ = [
     "set_global_phase",
     "apodize",
     "unwrap_phase",
+    "average_aligned",
     "WINDOWS",
 ]
 
@@ -383,3 +385,40 @@ def postprocess(obj, *, support=None, centre: bool = True, subpixel: bool = Fals
         obj, phase = set_global_phase(obj, support)
         steps.append("global phase")
     return Postprocessed(obj, support, tuple(shift), tuple(ramp), float(phase), steps)
+
+
+def average_aligned(objects, *, tolerance: float = 0.25) -> tuple[np.ndarray, list[int]]:
+    r"""Average reconstructions aligned onto the first, leaving out inconsistent ones.
+
+    Each :math:`x_j` (:math:`j \ge 1`) is moved onto the reference :math:`x_0` over
+    the far-field ambiguities -- global phase, sub-pixel translation and the twin
+    :math:`\overline{x(-r)}` (:func:`doubledip.metrics.alignment`) -- and kept when
+    :math:`\lVert x_0 - S(x_j)\rVert / \lVert x_0\rVert \le` ``tolerance``; the
+    result is :math:`\frac{1}{|J|}\sum_{j \in J} S(x_j)`.  Averaging independent
+    runs that agree cancels part of their noise and stagnation artefacts, the usual
+    last step of CDI pipelines (Chen, Miao, Wang & Lee, Phys. Rev. B 76, 064113
+    (2007); Favre-Nicolin et al., J. Appl. Cryst. 53, 1404 (2020)).
+
+    Parameters
+    ----------
+    objects : sequence of ndarray
+        Reconstructions on one grid, the reference (e.g. the best-ranked) first.
+    tolerance : float
+        Largest relative distance to the reference of a run that is averaged.
+
+    Returns
+    -------
+    average : ndarray, complex64
+    used : list of int
+        Positions in ``objects`` of the averaged runs (always including 0).
+    """
+    from doubledip.metrics import alignment
+
+    reference = np.asarray(objects[0]).astype(np.complex128)
+    total, used = reference.copy(), [0]
+    for j in range(1, len(objects)):
+        aligned = alignment(reference, objects[j], subpixel=True)
+        if aligned.error <= tolerance:
+            total += aligned.aligned
+            used.append(j)
+    return (total / len(used)).astype(np.complex64), used

@@ -319,7 +319,8 @@ def submit_batch(inputs, outdir, *, method: str, options: dict | None = None, st
     spread_starts : bool
         Run each start of an input as its own task (start ``k`` with seed
         :func:`~doubledip.batch.tasks.start_seed` ``(seed, k)``) and keep the
-        best by :func:`~doubledip.batch.selection.best_start`.
+        best by :func:`~doubledip.batch.selection.best_start` (the best start
+        alone: the classical ``average`` of the best starts needs them in one run).
     seed : int
         Seed of every input.
     device : str

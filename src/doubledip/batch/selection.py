@@ -10,15 +10,17 @@ same way afterwards.  The solvers record what they ranked by:
   with ``history["rank_starts"] == 0`` marking the start returned; when the
   free error is NaN (no held-out pixels) the Fourier error ``final_loss_starts``;
 * ``ddip`` (:mod:`doubledip.dip.solver`): ``history["start_free_loss"]`` (lowest
-  free loss of each start's fit) at ``config["chosen_start"]``; the last
-  ``history["loss"]`` when there are no free pixels;
+  free loss of each start's fit) at ``config["chosen_start"]``, under the key
+  ``"failed_start_free_loss"`` when ``config["success"]`` is false (free
+  chi-square or magnitude penalty over its limit); the last ``history["loss"]``
+  when there are no free pixels;
 * any other method: the last finite value of ``history["free_loss"]``, else of
   ``history["loss"]``.
 
-:func:`best_start` then takes the lowest free value; values that are not free
-losses (the fallbacks) count as worse than any free one, and only when no start
-has a free value are the fallbacks compared -- the classical engine's
-``Engine.ranking`` rule, which ``ddip`` follows too.
+:func:`best_start` then takes the lowest free value of a start that did not
+fail; failed starts come next, and values that are not free losses (the
+fallbacks) count as worse than any free one -- the classical engine's
+``Engine.ranking`` rule, with ``ddip``'s successful starts first as in its solver.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def selection_value(result) -> tuple[str, float]:
     if "start_free_loss" in history and "chosen_start" in config:
         value = _pick(history, "start_free_loss", int(config["chosen_start"]))
         if math.isfinite(value):
-            return "start_free_loss", value
+            return ("start_free_loss" if config.get("success", True) else "failed_start_free_loss"), value
         return "loss", _last_finite(history.get("loss", []))
     value = _last_finite(history.get("free_loss", []))
     if math.isfinite(value):
@@ -91,14 +93,20 @@ def free_loss(result) -> float:
 def best_start(values) -> int:
     """Index of the best of several starts given their :func:`selection_value` pairs.
 
-    The lowest free value wins (NaN counts as infinitely bad); when no start has
-    a free value, the lowest fallback value wins.  Ties go to the lower index.
+    The lowest free value of a start that did not fail wins, then the lowest free
+    value of a failed one (key starting with ``"failed"``), then the lowest
+    fallback value; NaN counts as infinitely bad.  Ties go to the lower index.
     """
     values = list(values)
     if not values:
         raise ValueError("no starts to choose from")
-    free = [v if "free" in k and math.isfinite(v) else math.inf for k, v in values]
-    if any(math.isfinite(v) for v in free):
-        return int(np.argmin(free))
-    rest = [v if math.isfinite(v) else math.inf for _, v in values]
-    return int(np.argmin(rest))
+
+    def order(i):
+        key, value = values[i]
+        if not math.isfinite(value):
+            return (3, math.inf)
+        if "free" not in key:
+            return (2, value)
+        return (1 if key.startswith("failed") else 0, value)
+
+    return min(range(len(values)), key=order)

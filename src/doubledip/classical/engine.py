@@ -41,6 +41,7 @@ from doubledip.classical.projections import (
 )
 from doubledip.classical.recipe import ITERATIONS, Recipe, parse
 from doubledip.classical.support import SupportGuard, autocorrelation_support, box_support
+from doubledip.postprocess import average_aligned
 from doubledip.result import Result
 
 __all__ = ["Engine", "centre_object"]
@@ -336,14 +337,18 @@ class Engine:
         loss, free = fourier_errors(X, self.data)
         return {"loss": loss, "free_loss": free, "free_poisson": free_poisson(X, self.data)}
 
-    def ranking(self, errors: dict[str, torch.Tensor] | None = None) -> np.ndarray:
-        """Start indices (positions in the batch) from best to worst by ``options.rank_by``."""
+    def rank_values(self, errors: dict[str, torch.Tensor] | None = None) -> np.ndarray:
+        """Each start's error by ``options.rank_by`` (the Fourier error when no pixel is held out; NaN -> inf)."""
         errors = errors or self.final_errors()
         key = {"free": "free_loss", "free_poisson": "free_poisson", "fourier": "loss"}[self.options.rank_by]
-        values = errors[key].detach().cpu().numpy()
+        values = errors[key].detach().cpu().double().numpy()
         if np.all(np.isnan(values)):
-            values = errors["loss"].detach().cpu().numpy()
-        return np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")
+            values = errors["loss"].detach().cpu().double().numpy()
+        return np.where(np.isnan(values), np.inf, values)
+
+    def ranking(self, errors: dict[str, torch.Tensor] | None = None) -> np.ndarray:
+        """Start indices (positions in the batch) from best to worst by ``options.rank_by``."""
+        return np.argsort(self.rank_values(errors), kind="stable")
 
     def objects(self) -> tuple[np.ndarray, np.ndarray]:
         """Every start's estimate and support in the file conventions (centred, phase fixed)."""
@@ -375,15 +380,29 @@ class Engine:
         ``final_free_loss_starts``, ``final_free_poisson_starts``,
         ``guard_collapsed_starts``, ``guard_exploded_starts`` (guard events),
         ``sw_threshold_starts`` (shrink-wrap thresholds after back-off) and ``rank_starts``
-        (0 = returned).  ``config`` gets ``best_start`` (its index in
+        (0 = best).  The returned object is the best start, or with ``options.average > 1``
+        the average of the best starts that fit about as well (ranking error at most
+        ``average_error_ratio`` times the best's) and agree with it
+        (:func:`~doubledip.postprocess.average_aligned`), with the best start's support.
+        ``config`` gets ``best_start`` and ``averaged_starts`` (indices in
         ``start_indices``), ``free_pixels`` and the guard summary.
         """
         t0 = time.perf_counter()
         errors = self.final_errors()
-        order = self.ranking(errors)
+        values = self.rank_values(errors)
+        order = np.argsort(values, kind="stable")
         best = int(order[0])
-        est = self.estimates()[best].detach().cpu().numpy()
-        obj, sup = centre_object(est, self.support[best].detach().cpu().numpy())
+        candidates = [int(j) for j in order[: self.options.average]
+                      if values[j] <= self.options.average_error_ratio * values[best]]
+        estimates = self.estimates()[torch.as_tensor(candidates, device=self.device)].detach().cpu().numpy()
+        supports = self.support[torch.as_tensor(candidates, device=self.device)].detach().cpu().numpy()
+        centred = [centre_object(o, s) for o, s in zip(estimates, supports)]
+        obj, sup = centred[0]
+        averaged = [best]
+        if len(centred) > 1:
+            mean, used = average_aligned([o for o, _ in centred], tolerance=self.options.average_tolerance)
+            obj, _ = centre_object(fft.uncentre(mean, self.ndim), fft.uncentre(sup, self.ndim))
+            averaged = [int(candidates[j]) for j in used]
         history = self.history()
         history["loss"] = history["loss_starts"][best]
         history["free_loss"] = history["free_loss_starts"][best]
@@ -398,6 +417,7 @@ class Engine:
         config = dict(config or {})
         config.update(
             best_start=int(self.start_indices[best]),
+            averaged_starts=[int(self.start_indices[j]) for j in averaged],
             free_pixels=int(self.free.sum()),
             initial_support_fraction=self.initial_support_fraction,
             support_guard={"collapsing_starts": int((history["guard_collapsed_starts"] > 0).sum()),

@@ -68,6 +68,17 @@ class ClassicalOptions:
         ``"free"`` (amplitude error on held-out pixels), ``"free_poisson"``
         (Poisson deviance on held-out pixels) or ``"fourier"`` (error on the
         pixels used in the projections).
+    average : int
+        Number of best-ranked starts averaged into the returned object, each aligned
+        onto the best (global phase, sub-pixel translation, twin); a start whose
+        ranking error exceeds ``average_error_ratio`` times the best's, or farther
+        than ``average_tolerance`` from the best, is left out
+        (:func:`doubledip.postprocess.average_aligned`).  1 returns the best start.
+    average_error_ratio : float
+        See ``average``: on noisy data the best starts fit about equally well and
+        averaging cancels noise; on clean data only equally good starts are averaged.
+    average_tolerance : float
+        Largest relative distance to the best start of an averaged start.
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -90,6 +101,9 @@ class ClassicalOptions:
     free_island: int = 1
     oss_stages: int = 10
     rank_by: str = "free"
+    average: int = 3
+    average_error_ratio: float = 1.5
+    average_tolerance: float = 0.25
 
     def __post_init__(self):
         object.__setattr__(self, "recipe", str(parse(self.recipe)))
@@ -111,6 +125,9 @@ class ClassicalOptions:
             ("free_island", self.free_island >= 0, ">= 0"),
             ("oss_stages", self.oss_stages >= 1, "at least 1"),
             ("rank_by", self.rank_by in RANKINGS, f"one of {', '.join(RANKINGS)}"),
+            ("average", self.average >= 1, "at least 1"),
+            ("average_error_ratio", self.average_error_ratio >= 1, ">= 1"),
+            ("average_tolerance", self.average_tolerance >= 0, ">= 0"),
         ]
         for name, ok, expected in checks:
             if not ok:
