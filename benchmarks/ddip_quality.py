@@ -72,6 +72,10 @@ def run_one(task):
     }
 
 
+def _number(value, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def summarise(rows, key="error_subpixel"):
     lines = ["| condition | method | n | median | p90 | <0.05 | <0.1 | <0.2 | median s | flag precision | flag recall |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -128,7 +132,8 @@ def main(argv=None):
         log.write(json.dumps(row, default=str) + "\n")
         log.flush()
         print(f"{row['condition']:>12} {row['label']:>16} #{row['index']:<3} err {row['error']:.3f} "
-              f"sub {row['error_subpixel']:.3f} chi2 {row['free_chi2']:.3f} pen {row['penalty'] or float('nan'):.4f} starts {row['starts']} {row['time']:.1f}s", flush=True)
+              f"sub {row['error_subpixel']:.3f} chi2 {_number(row['free_chi2'], 3)} pen {_number(row['penalty'], 4)} "
+              f"starts {row['starts']} {row['time']:.1f}s", flush=True)
 
     if args.jobs > 1:
         import multiprocessing as mp

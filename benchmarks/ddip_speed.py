@@ -17,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # as the command line does, before torch loads
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from doubledip.config import make_options
 from doubledip.dip.parameterizations import ComplexDIP
