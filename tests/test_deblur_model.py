@@ -107,3 +107,58 @@ def test_ssim_matches_scikit_image(rng):
     ref = structural_similarity(a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=True)
     ours = float(losses.ssim(torch.from_numpy(a), torch.from_numpy(b)))
     assert abs(ours - ref) < 1e-6
+
+
+def _blocks(rng, shape=(32, 32)):
+    """A piecewise-constant scene with strong edges (what the l0 kernel estimate looks for)."""
+    from scipy import ndimage
+
+    coarse = rng.random((shape[0] // 8, shape[1] // 8))
+    return ndimage.zoom(coarse, 8, order=0)[:shape[0], :shape[1]]
+
+
+def test_periodic_extension_has_no_wrap_around_jump(rng):
+    from doubledip.deblur.kernel_estimate import periodic_extension
+
+    image = rng.random((9, 12))
+    ext = periodic_extension(image, 4)
+    assert ext.shape == (13, 16)
+    np.testing.assert_array_equal(ext[:9, :12], image)
+    inside = max(np.abs(np.diff(image, axis=a)).max() for a in (0, 1))
+    wrap = max(np.abs(ext[0] - ext[-1]).max(), np.abs(ext[:, 0] - ext[:, -1]).max())
+    assert wrap <= inside
+
+
+def test_l0_kernel_estimate_is_a_centred_kernel_near_the_truth(rng):
+    from doubledip.deblur.evaluation import kernel_error
+    from doubledip.deblur.kernel_estimate import estimate_kernel
+
+    truth = np.zeros((5, 5))
+    truth[2, 1:4] = 1 / 3  # horizontal motion
+    y = degrade(_blocks(rng), truth, noise=0.0, seed=0)
+    k = estimate_kernel(y, 7, iterations=3)
+    assert k.shape == (7, 7) and k.min() >= 0 and np.isclose(k.sum(), 1)
+    com = [float((np.arange(7)[:, None] * k).sum()), float((np.arange(7)[None, :] * k).sum())]
+    assert max(abs(c - 3) for c in com) <= 0.5
+    assert kernel_error(truth, k) < kernel_error(truth, embed_kernel(np.ones((1, 1)), 7))
+
+
+def test_gcv_weight_grows_with_the_noise(rng):
+    from doubledip.deblur.model import gcv_weight
+
+    k = gaussian_kernel(5, sigma=1.0)
+    clean = degrade(_blocks(rng), k, noise=0.0, seed=0)
+    grid = np.logspace(-6, 0, 13)
+    weights = [gcv_weight(clean + s * rng.standard_normal(clean.shape), k, grid=grid) for s in (1e-3, 1e-1)]
+    assert weights[0] in grid and weights[0] < weights[1]
+
+
+@pytest.mark.parametrize("kind", ["fcn", "free"])
+def test_kernel_generator_starts_from_a_given_kernel(kind):
+    k0 = motion_kernel(7, seed=1)
+    gen = KernelGenerator(7, kind=kind, hidden=16, seed=0, init=k0)
+    with torch.no_grad():
+        k = gen().numpy()
+    np.testing.assert_allclose(k, k0, rtol=0.05, atol=2e-3 * k0.max())
+    with pytest.raises(ValueError):
+        KernelGenerator(7, kind=kind, init=np.zeros((7, 7)))

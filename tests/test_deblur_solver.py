@@ -84,3 +84,45 @@ def test_scores_are_invariant_to_the_shift_ambiguity(rng):
     k = motion_kernel(9, seed=0)
     assert kernel_error(k, np.roll(np.pad(k, 3), (1, 2), axis=(0, 1))) < 1e-6
     assert kernel_error(k, np.full((9, 9), 1 / 81)) > 0.3
+
+
+def test_without_a_generator_fit_the_l0_estimate_is_the_kernel(blurry):
+    from doubledip.deblur.kernel_estimate import estimate_kernel
+
+    result = deblur(blurry, {"kernel_size": 5, "iterations": 0}, seed=0)
+    expected = estimate_kernel(blurry, 5)
+    np.testing.assert_allclose(result.kernel, expected, atol=1e-6)
+    assert result.config["iterations_run"] == 0 and result.config["final"] == "tikhonov"
+    assert result.config["tikhonov_lambda"] > 0 and result.image.shape == blurry.shape
+    assert np.all(np.isfinite(result.image)) and "loss" not in result.history
+    with pytest.raises(ConfigError, match="final 'dip'"):
+        deblur(blurry, {"kernel_size": 5, "iterations": 0, "final": "dip"})
+
+
+def test_gcv_weight_is_at_least_the_noise_floor(blurry):
+    opts = {"kernel_size": 5, "iterations": 0}
+    gcv = deblur(blurry, {**opts, "tikhonov_weight": "gcv"}).config
+    noise = deblur(blurry, {**opts, "tikhonov_weight": "noise"}).config
+    assert noise["tikhonov_lambda"] == pytest.approx(60.0 * (noise["noise_std"] / noise["intensity_scale"]) ** 2)
+    assert gcv["tikhonov_lambda"] >= noise["tikhonov_lambda"]
+    from doubledip.deblur.model import gcv_weight
+
+    scaled = deblur(blurry, {**opts, "gcv_scale": 1e3})
+    cv = gcv_weight(blurry / scaled.config["intensity_scale"], scaled.kernel)
+    assert scaled.config["tikhonov_lambda"] == pytest.approx(max(noise["tikhonov_lambda"], 1e3 * cv))
+
+
+def test_gaussian_kernel_init_still_fits(blurry):
+    result = deblur(blurry, {**TINY, "kernel_init": "gaussian", "iterations": 5}, seed=0)
+    assert result.config["kernel_init"] == "gaussian" and "kernel_init" not in result.timings
+    assert abs(float(result.kernel.sum(dtype=np.float64)) - 1) < 1e-4
+
+
+def test_impulse_noise_is_median_filtered_before_the_classical_steps(rng):
+    image = _scene(rng, (28, 28))
+    y = degrade(image, gaussian_kernel(3, sigma=0.8), noise=0.05, noise_type="impulse", seed=0)
+    opts = {"kernel_size": 5, "iterations": 0}
+    robust = deblur(y, {**opts, "noise": "impulse"})
+    naive = deblur(y, {**opts, "noise": "gaussian"})
+    err = [float(np.abs(r.image - image)[4:-4, 4:-4].mean()) for r in (robust, naive)]
+    assert np.all(np.isfinite(robust.image)) and err[0] < err[1]

@@ -18,10 +18,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "deblur",
         help="blind deblurring: recover a sharp image and the unknown blur kernel",
         description="Blind deconvolution y = k * x + n with neither the sharp image x nor the kernel k known: "
-        "a deep image prior generates x and a small network generates k (nonnegative, sums to one) on an "
-        "overspecified kernel grid; both are fitted to the blurry image with a data term suited to the noise, "
-        "and the output of least windowed variance is kept (no ground truth needed).  Reads png/tif/jpg/npy "
-        "(gray or colour; one kernel for all channels); writes png/tif/npy, or npz with the kernel and history.",
+        "the kernel (nonnegative, sums to one, on an overspecified grid) is estimated coarse to fine with an "
+        "l0 gradient prior, and the image is deconvolved with it (Tikhonov, weight by generalised "
+        "cross-validation).  With --iterations N > 0 a deep image prior for x and a small network for k, "
+        "started from that estimate, are then fitted jointly with a data term suited to the noise.  Reads "
+        "png/tif/jpg/npy (gray or colour; one kernel for all channels); writes png/tif/npy, or npz with the "
+        "kernel and history.",
         epilog="example: doubledip deblur blurry.png -o sharp.png --kernel-size 35 --kernel-out kernel.png "
         "--noise gaussian --seed 0",
     )
@@ -38,7 +40,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="noise in the image; picks the data term (l2, Poisson likelihood, l1; default gaussian)")
     parser.add_argument("--data-term", choices=["auto", "l2", "huber", "l1", "ssim", "poisson"], default=None,
                         help="override the data term chosen from --noise")
-    parser.add_argument("--iterations", type=int, default=None, metavar="N", help="Adam steps per start")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="Adam steps per start of the joint generator fit (0: the l0 kernel estimate only)")
     parser.add_argument("--restarts", type=int, default=None, metavar="R",
                         help="independent starts ranked by their data misfit (default 1)")
     parser.add_argument("--config", default=None, metavar="TOML",
@@ -72,9 +75,9 @@ def _read_blurry(spec):
 def _check(args) -> None:
     from doubledip.deblur.images import WRITE_SUFFIXES
 
-    for flag, value in (("--iterations", args.iterations), ("--restarts", args.restarts)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value} must be >= 1")
+    for flag, value, low in (("--iterations", args.iterations, 0), ("--restarts", args.restarts, 1)):
+        if value is not None and value < low:
+            raise UserError(f"{flag} {value} must be >= {low}")
     if args.kernel_size is not None and args.kernel_size < 3:
         raise UserError(f"--kernel-size {args.kernel_size} is too small; give an upper bound of at least 3 pixels")
     if args.seed < 0:

@@ -73,6 +73,11 @@ class KernelGenerator(nn.Module):
         Learning-rate factor of the kernel's parameters (see the module notes).
     seed : int
         Seed of the weights and of the input.
+    init : array, optional
+        A ``(size, size)`` kernel to start from instead of the Gaussian: the initial
+        logits are :math:`\log(k_0 + \epsilon)` with :math:`\epsilon = 10^{-3} \max k_0`,
+        so entries that start at zero stay small (softmax gradients scale with the
+        entry) -- the initial estimate also acts as a soft support constraint.
 
     Notes
     -----
@@ -82,13 +87,19 @@ class KernelGenerator(nn.Module):
     """
 
     def __init__(self, size: int, *, kind: str = "fcn", hidden: int = 512, input_size: int = 200,
-                 init_sigma: float = 0.15, lr_scale: float = 1.0, seed: int = 0):
+                 init_sigma: float = 0.15, lr_scale: float = 1.0, seed: int = 0, init=None):
         super().__init__()
         if kind not in KERNEL_GENERATORS:
             raise ValueError(f"unknown kernel generator '{kind}'; use {', '.join(KERNEL_GENERATORS)}")
         self.size, self.kind = int(size), kind
         rng = torch.Generator().manual_seed(int(seed))
-        prior = gaussian_logits(self.size, init_sigma * self.size).flatten()
+        if init is None:
+            prior = gaussian_logits(self.size, init_sigma * self.size).flatten()
+        else:
+            k0 = torch.as_tensor(init, dtype=torch.float32).clamp_min(0)
+            if tuple(k0.shape) != (self.size, self.size) or not float(k0.max()) > 0:
+                raise ValueError(f"init must be a nonnegative ({self.size}, {self.size}) kernel with a positive entry")
+            prior = torch.log(k0 + 1e-3 * k0.max()).flatten()
         if kind == "free":
             self.logits = _Scaled(prior, lr_scale)
             return
