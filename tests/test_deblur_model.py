@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from scipy import signal
+from scipy import ndimage, signal
 
 from doubledip.deblur import losses
+from doubledip.deblur.evaluation import kernel_error
+from doubledip.deblur.kernel_estimate import estimate_kernel, periodic_extension
 from doubledip.deblur.kernel_generator import KernelGenerator
 from doubledip.deblur.kernels import centre_kernel, embed_kernel, gaussian_kernel, make_kernel, motion_kernel, odd_size
-from doubledip.deblur.model import BlurOperator, blur, crop_centre, degrade
+from doubledip.deblur.model import BlurOperator, blur, crop_centre, degrade, gcv_weight
 
 
 @pytest.mark.parametrize("shape, ksize", [((9, 11), (5, 5)), ((2, 8, 7), (3, 5)), ((6, 6), (1, 1))])
@@ -111,15 +113,11 @@ def test_ssim_matches_scikit_image(rng):
 
 def _blocks(rng, shape=(32, 32)):
     """A piecewise-constant scene with strong edges (what the l0 kernel estimate looks for)."""
-    from scipy import ndimage
-
     coarse = rng.random((shape[0] // 8, shape[1] // 8))
     return ndimage.zoom(coarse, 8, order=0)[:shape[0], :shape[1]]
 
 
 def test_periodic_extension_has_no_wrap_around_jump(rng):
-    from doubledip.deblur.kernel_estimate import periodic_extension
-
     image = rng.random((9, 12))
     ext = periodic_extension(image, 4)
     assert ext.shape == (13, 16)
@@ -130,9 +128,6 @@ def test_periodic_extension_has_no_wrap_around_jump(rng):
 
 
 def test_l0_kernel_estimate_is_a_centred_kernel_near_the_truth(rng):
-    from doubledip.deblur.evaluation import kernel_error
-    from doubledip.deblur.kernel_estimate import estimate_kernel
-
     truth = np.zeros((5, 5))
     truth[2, 1:4] = 1 / 3  # horizontal motion
     y = degrade(_blocks(rng), truth, noise=0.0, seed=0)
@@ -144,8 +139,6 @@ def test_l0_kernel_estimate_is_a_centred_kernel_near_the_truth(rng):
 
 
 def test_gcv_weight_grows_with_the_noise(rng):
-    from doubledip.deblur.model import gcv_weight
-
     k = gaussian_kernel(5, sigma=1.0)
     clean = degrade(_blocks(rng), k, noise=0.0, seed=0)
     grid = np.logspace(-6, 0, 13)

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from doubledip.deblur import DeblurOptions, deblur, degrade, gaussian_kernel, motion_kernel
+from doubledip.deblur import DeblurOptions, deblur, degrade, estimate_kernel, gaussian_kernel, motion_kernel
 from doubledip.deblur.baseline import richardson_lucy, wiener
 from doubledip.deblur.evaluation import aligned_scores, kernel_error
+from doubledip.deblur.model import gcv_weight
 from doubledip.errors import ConfigError
 
 TINY = dict(kernel_size=5, iterations=30, width=8, depth=2, kernel_hidden=16, window=10, patience=30)
@@ -87,8 +88,6 @@ def test_scores_are_invariant_to_the_shift_ambiguity(rng):
 
 
 def test_without_a_generator_fit_the_l0_estimate_is_the_kernel(blurry):
-    from doubledip.deblur.kernel_estimate import estimate_kernel
-
     result = deblur(blurry, {"kernel_size": 5, "iterations": 0}, seed=0)
     expected = estimate_kernel(blurry, 5)
     np.testing.assert_allclose(result.kernel, expected, atol=1e-6)
@@ -105,8 +104,6 @@ def test_gcv_weight_is_at_least_the_noise_floor(blurry):
     noise = deblur(blurry, {**opts, "tikhonov_weight": "noise"}).config
     assert noise["tikhonov_lambda"] == pytest.approx(60.0 * (noise["noise_std"] / noise["intensity_scale"]) ** 2)
     assert gcv["tikhonov_lambda"] >= noise["tikhonov_lambda"]
-    from doubledip.deblur.model import gcv_weight
-
     scaled = deblur(blurry, {**opts, "gcv_scale": 1e3})
     cv = gcv_weight(blurry / scaled.config["intensity_scale"], scaled.kernel)
     assert scaled.config["tikhonov_lambda"] == pytest.approx(max(noise["tikhonov_lambda"], 1e3 * cv))
