@@ -296,6 +296,9 @@ def run(args) -> int:
     summary = [f"wrote {args.output}" + (f" and {figure}" if figure else ""), f"method {method.name}"]
     if "best_start" in result.config and "starts" in result.config:
         summary.append(f"best start {result.config['best_start']} of {result.config['starts']}")
+        averaged = result.config.get("averaged_starts") or []
+        if len(averaged) > 1:
+            summary.append(f"averaged with {len(averaged) - 1} agreeing start(s)")
     if "prtf_chosen_run" in result.config:
         summary.append(f"best run {result.config['prtf_chosen_run']} of {result.config['prtf_runs']}")
     for key in ("free_loss", "loss"):
