@@ -110,7 +110,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", default="hio-er-sw")
     p.add_argument("--samples", type=int, default=16)
-    p.add_argument("--starts", type=int, default=5)
+    p.add_argument("--starts", type=int, default=8)
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     p.add_argument("--set", action="append", metavar="OPTION=VALUE", help="override an option of the method")
     p.add_argument("--device", default="cpu")

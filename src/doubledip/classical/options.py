@@ -82,7 +82,7 @@ class ClassicalOptions:
     """
 
     recipe: str = DEFAULT_RECIPE
-    starts: int = 5
+    starts: int = 8
     beta: float = 0.8
     positivity: bool = False
     real: bool = False
