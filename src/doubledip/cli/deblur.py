@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from doubledip.cli.options import check_output_path
 from doubledip.errors import UserError
 
 __all__ = ["add_parser", "run"]
@@ -82,16 +83,9 @@ def _check(args) -> None:
         raise UserError(f"--kernel-size {args.kernel_size} is too small; give an upper bound of at least 3 pixels")
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} must be >= 0")
-    for flag, name, allowed in (("-o", args.output, WRITE_SUFFIXES + (".npz",)),
-                                ("--kernel-out", args.kernel_out, WRITE_SUFFIXES)):
-        if name is None:
-            continue
-        path = Path(name)
-        if path.suffix.lower() not in allowed:
-            raise UserError(f"{path}: unknown output format '{path.suffix or '(no suffix)'}' for {flag}; "
-                            f"use one of {', '.join(allowed)}")
-        if not path.parent.is_dir():
-            raise UserError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
+    check_output_path(args.output, WRITE_SUFFIXES + (".npz",))
+    if args.kernel_out is not None:
+        check_output_path(args.kernel_out, WRITE_SUFFIXES, what="--kernel-out")
     if args.device.startswith("cuda"):
         import torch
 

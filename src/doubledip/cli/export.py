@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from doubledip.errors import ConfigError, UserError
+from doubledip.cli.options import check_output_path
+from doubledip.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
 
@@ -58,23 +59,13 @@ def _floats(text, name: str) -> tuple[float, ...]:
     return values
 
 
-def _check_path(path, suffixes, what) -> Path:
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise UserError(f"{path}: unknown {what} format '{path.suffix or '(none)'}'; use a "
-                        f"{' or '.join(suffixes)} file name")
-    if not path.parent.exists():
-        raise UserError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
-    return path
-
-
 def run(args) -> int:
     from doubledip import io
     from doubledip.export import displacement_figure, export_vti
     from doubledip.postprocess import WINDOWS, postprocess, support_from_magnitude
 
-    output = _check_path(args.output, (".vti",), "output")
-    figure = _check_path(args.figure, FIGURE_SUFFIXES, "figure") if args.figure else None
+    output = check_output_path(args.output, (".vti",))
+    figure = check_output_path(args.figure, FIGURE_SUFFIXES, what="figure") if args.figure else None
     bragg = _floats(args.bragg, "bragg") if args.bragg is not None else None
     if bragg is not None and (len(bragg) not in (1, 3) or not np.linalg.norm(bragg) > 0):
         raise ConfigError(f"--bragg {args.bragg!r}: give QX,QY,QZ or |G| (nonzero, inverse Angstrom)")

@@ -1,13 +1,29 @@
-"""Shared CLI helpers: method options from --config TOML files and --set KEY=VALUE pairs."""
+"""Shared CLI helpers: output paths, method options from --config TOML files and --set KEY=VALUE pairs."""
 
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 from doubledip.config import load_toml
-from doubledip.errors import ConfigError
+from doubledip.errors import ConfigError, UserError
 
-__all__ = ["parse_set", "method_tables"]
+__all__ = ["check_output_path", "parse_set", "method_tables"]
+
+
+def check_output_path(path, suffixes, *, what: str = "output") -> Path:
+    """The path of a file a command will write, checked before any work starts.
+
+    Raises a one-line :class:`~doubledip.errors.UserError` when the suffix is not one
+    of ``suffixes`` or the folder does not exist (nothing is written then).
+    """
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"{out}: unknown {what} format '{out.suffix or '(no suffix)'}'; use a "
+                        f"{' or '.join(suffixes)} file name")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise UserError(f"{out}: the folder {out.parent} does not exist; create it or choose another path")
+    return out
 
 
 def parse_set(pairs: list[str] | None) -> dict[str, dict]:

@@ -14,8 +14,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from doubledip.cli.options import check_output_path
 from doubledip.cli.prepare import add_prepare_arguments
-from doubledip.errors import ConfigError, DataError
+from doubledip.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
 
@@ -105,18 +106,6 @@ def _device(name: str):
     return device
 
 
-def _check_output(path: str) -> None:
-    from doubledip import io
-
-    out = Path(path)
-    suffixes = getattr(io, "WRITE_SUFFIXES", {".npz": "npz", ".cxi": "cxi"})
-    if out.suffix.lower() not in suffixes:
-        raise DataError(out, f"cannot write a result as '{out.suffix or '(no suffix)'}'",
-                        f"use one of {', '.join(suffixes)}")
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise DataError(out, "its folder does not exist", "create the folder or choose another -o path")
-
-
 class _Progress:
     """A tqdm bar fed by the solver's callback (created on the first call, when the total is known)."""
 
@@ -167,8 +156,8 @@ def _check_run_flags(args, method) -> tuple[bool, int | None]:
         raise ConfigError(f"--checkpoint: method '{method.name}' does not write checkpoints (ddip does); "
                           "leave --checkpoint out")
     prtf = bool(args.prtf or args.prtf_figure or args.prtf_runs is not None)
-    if args.prtf_figure and Path(args.prtf_figure).suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise ConfigError(f"--prtf-figure {args.prtf_figure}: use a .png, .pdf or .svg file name")
+    if args.prtf_figure:
+        check_output_path(args.prtf_figure, (".png", ".pdf", ".svg"), what="--prtf-figure")
     if not prtf:
         return False, None
     if _is_classical(method):
@@ -251,7 +240,7 @@ def run(args) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"{args.config}: seed must be an integer, got {seed!r}")
     device = _device(str(args.device or run_keys.get("device", "cpu")))
-    _check_output(args.output)
+    check_output_path(args.output, tuple(io.WRITE_SUFFIXES), what="result")
     args.prtf_wanted, runs = _check_run_flags(args, method)
 
     measurement = io.read_pattern(args.input, mask=args.mask)

@@ -7,9 +7,9 @@ and apply them with :func:`prepare_from_args`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from doubledip.errors import ConfigError, UserError
+from doubledip.cli.options import check_output_path
+from doubledip.errors import ConfigError
 
 __all__ = ["add_parser", "run", "add_prepare_arguments", "options_from_args", "prepare_from_args", "format_report"]
 
@@ -194,22 +194,14 @@ def add_parser(subparsers):
     return parser
 
 
-def _check_output(path: str, suffixes, what: str) -> Path:
-    output = Path(path)
-    if output.suffix.lower() not in suffixes:
-        raise UserError(f"{output}: unknown {what} format '{output.suffix}'; use a {' or '.join(suffixes)} file name")
-    if not output.parent.exists():
-        raise UserError(f"{output}: the folder {output.parent} does not exist; create it or choose another path")
-    return output
-
 
 def run(args) -> int:
     from doubledip import io
     from doubledip.preprocess import prepare, prepare_figure
 
-    _check_output(args.output, SUFFIXES, "output")
+    check_output_path(args.output, SUFFIXES)
     if args.figure:
-        _check_output(args.figure, (".png", ".pdf", ".svg"), "figure")
+        check_output_path(args.figure, (".png", ".pdf", ".svg"), what="figure")
     options = options_from_args(args)
     measurement = io.read_pattern(args.input)
     prepared, report = prepare(measurement, options)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
+from doubledip.cli.options import check_output_path
 from doubledip.errors import UserError
 
 __all__ = ["add_parser", "run"]
@@ -67,11 +67,7 @@ def _check_blur(args) -> None:
         raise UserError(f"--noise {args.noise:g} must be >= 0 (a fraction <= 1 for impulse noise)")
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} must be >= 0")
-    output = Path(args.output)
-    if output.suffix.lower() != ".npz":
-        raise UserError(f"{output}: unknown output format '{output.suffix}' for a blur sample; use a .npz file name")
-    if not output.parent.exists():
-        raise UserError(f"{output}: the folder {output.parent} does not exist; create it or choose another path")
+    check_output_path(args.output, (".npz",), what="blur sample")
 
 
 def _run_blur(args) -> int:
@@ -131,11 +127,7 @@ def _check(args) -> None:
         raise UserError(f"--seed {args.seed} must be >= 0")
     if args.dislocation and args.kind != "crystal2d":
         raise UserError(f"--dislocation applies to crystal2d only, not {args.kind}")
-    output = Path(args.output)
-    if output.suffix.lower() not in SUFFIXES:
-        raise UserError(f"{output}: unknown output format '{output.suffix}'; use a .npz or .cxi file name")
-    if not output.parent.exists():
-        raise UserError(f"{output}: the folder {output.parent} does not exist; create it or choose another path")
+    check_output_path(args.output, SUFFIXES)
 
 
 def run(args) -> int:
