@@ -5,11 +5,15 @@ the same process:
 
 * ``engine``: one HIO step of :class:`doubledip.classical.Engine` (modulus
   projection with masked and held-out pixels, Fourier error of every start,
-  support update), median over ``--iterations`` steps;
+  support update), median over ``--iterations`` steps; on the CPU with the
+  fused loops of :mod:`doubledip.classical.fused` (the default);
+* ``torch ops``: the same step with ``fused=False`` (plain torch operations, the
+  CUDA code path);
 * ``numpy``: the same iteration written plainly in NumPy (complex64,
   ``np.fft`` with ``norm="ortho"``, ``np.where``), median as well;
 * ``fft bound``: one forward plus one inverse torch FFT of the same batch, the
-  least any implementation of the iteration must spend.
+  least any implementation of the iteration must spend (returning new arrays,
+  the faster form on the CPU: ``out=`` adds a copy).
 
 It reports iterations per second (of the batch, and per start), the ratio to
 NumPy, the fraction of the FFT bound reached (bound time / engine time), and
@@ -34,7 +38,7 @@ import numpy as np
 import torch
 
 from doubledip import fft
-from doubledip.classical import ClassicalOptions, Engine
+from doubledip.classical import ClassicalOptions, Engine, fused
 
 CASES = [((256, 256), 1), ((256, 256), 8), ((512, 512), 1), ((512, 512), 8), ((128, 128, 128), 1),
          ((128, 128, 128), 8)]
@@ -57,15 +61,17 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def engine_runner(intensity, mask, starts, device):
-    """One HIO step of the engine, and its memory per start in pattern-sized complex64 arrays."""
-    engine = Engine(intensity, mask, options=ClassicalOptions(starts=starts), seed=0, device=device)
+def engine_runner(intensity, mask, starts, device, fused=True):
+    """One HIO step of the engine, and its peak memory per start in pattern-sized complex64 arrays."""
+    engine = Engine(intensity, mask, options=ClassicalOptions(starts=starts, fused=fused), seed=0, device=device)
     engine.run("2*HIO + SW")  # the guard's support copy exists from the first shrink-wrap on
-    per_start = [engine.x, engine.X, engine.support_c, *engine.work, *engine._buffers.values()]
+    engine.step("HIO")
+    held = [engine.x, engine.support, *engine._buffers.values()]
     if engine.guard.best_support is not None:
-        per_start.append(engine.guard.best_support)
+        held.append(engine.guard.best_support)
     grid = engine.x[0].numel() * 8
-    memory = sum(t.numel() * t.element_size() for t in per_start) / (starts * grid)
+    # a fused iteration allocates the Fourier transform and its inverse, both alive at once
+    memory = sum(t.numel() * t.element_size() for t in held) / (starts * grid) + (2 if engine.fused else 0)
 
     def step():
         engine.step("HIO")
@@ -101,12 +107,11 @@ def numpy_runner(intensity, mask, starts, beta=0.9):
 def fft_runner(shape, starts, device):
     """One forward and one inverse torch FFT of the batch: the bound."""
     dims = tuple(range(-len(shape), 0))
-    x = torch.randn((starts,) + tuple(shape), dtype=torch.complex64, device=device)
-    X = torch.empty_like(x)
+    state = {"x": torch.randn((starts,) + tuple(shape), dtype=torch.complex64, device=device)}
 
     def step():
-        torch.fft.fftn(x, dim=dims, norm="ortho", out=X)
-        torch.fft.ifftn(X, dim=dims, norm="ortho", out=x)
+        X = torch.fft.fftn(state["x"], dim=dims, norm="ortho")
+        state["x"] = torch.fft.ifftn(X, dim=dims, norm="ortho")
         _sync(device)
 
     return step
@@ -130,16 +135,17 @@ def markdown(report) -> str:
              f"{report['threads']} thread(s)", "",
              "medians; `it/s` = iterations of the whole batch per second; `start-it/s` = it/s x starts; "
              "`vs numpy` = engine speed / NumPy speed (same iteration, same run); `of FFT bound` = "
-             "(one forward + one inverse FFT) / engine iteration; memory in pattern-sized complex64 arrays "
-             "per start", "",
-             "| grid | starts | engine ms | it/s | start-it/s | numpy ms | vs numpy | FFT pair ms | of FFT bound "
-             "| vs numpy (min) | of FFT bound (min) | memory / start |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(one forward + one inverse FFT) / engine iteration; `torch ops` = the engine with `fused=False` "
+             f"(the CUDA code path); engine fused loops: {report.get('fused')}; memory = peak pattern-sized "
+             "complex64 arrays per start during an iteration", "",
+             "| grid | starts | engine ms | it/s | start-it/s | torch ops ms | numpy ms | vs numpy | FFT pair ms "
+             "| of FFT bound | vs numpy (min) | of FFT bound (min) | memory / start |", "|" + "---|" * 13]
     for r in report["cases"]:
         grid = "x".join(map(str, r["shape"]))
         numpy_ms = f"{r['numpy_s'] * 1e3:.1f}" if r["numpy_s"] else "-"
         ratio = f"{r['vs_numpy']:.2f}x" if r["vs_numpy"] else "-"
         lines.append(f"| {grid} | {r['starts']} | {r['engine_s'] * 1e3:.2f} | {r['iterations_per_s']:.1f} | "
-                     f"{r['start_iterations_per_s']:.1f} | {numpy_ms} | {ratio} | {r['fft_pair_s'] * 1e3:.2f} | "
+                     f"{r['start_iterations_per_s']:.1f} | {r['torch_ops_s'] * 1e3:.2f} | {numpy_ms} | {ratio} | {r['fft_pair_s'] * 1e3:.2f} | "
                      f"{r['fraction_of_fft_bound']:.2f} | "
                      f"{'-' if r['vs_numpy_min'] is None else format(r['vs_numpy_min'], '.2f') + 'x'} | "
                      f"{r['fraction_of_fft_bound_min']:.2f} | {r['memory_arrays_per_start']:.2f} |")
@@ -173,13 +179,15 @@ def main(argv=None):
     for shape, starts in cases:
         intensity, mask = synthetic(shape)
         engine_step, memory = engine_runner(intensity, mask, starts, device)
-        runners = {"engine": engine_step, "fft": fft_runner(shape, starts, device)}
+        runners = {"engine": engine_step, "torch": engine_runner(intensity, mask, starts, device, fused=False)[0],
+                   "fft": fft_runner(shape, starts, device)}
         if not args.no_numpy:
             runners["numpy"] = numpy_runner(intensity, mask, starts)
         t = time_round_robin(runners, args.iterations)
         engine_s, fft_s = t["engine"][0], t["fft"][0]
         numpy_s = t["numpy"][0] if "numpy" in t else None
-        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "fft_pair_s": fft_s, "numpy_s": numpy_s,
+        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "torch_ops_s": t["torch"][0],
+             "fft_pair_s": fft_s, "numpy_s": numpy_s,
              "iterations_per_s": 1 / engine_s, "start_iterations_per_s": starts / engine_s,
              "vs_numpy": numpy_s / engine_s if numpy_s else None, "fraction_of_fft_bound": fft_s / engine_s,
              "memory_arrays_per_start": memory,
@@ -189,12 +197,12 @@ def main(argv=None):
         results.append(r)
         vs = "" if numpy_s is None else f"{numpy_s / engine_s:.2f}x numpy (min {r['vs_numpy_min']:.2f}), "
         print(f"{'x'.join(map(str, shape))} x{starts}: engine {engine_s * 1e3:.2f} ms ({starts / engine_s:.1f} "
-              f"start-it/s), numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
+              f"start-it/s), torch ops {t['torch'][0] * 1e3:.2f} ms, numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
               f"{fft_s * 1e3:.2f} ms -> {fft_s / engine_s:.2f} of bound (min {r['fraction_of_fft_bound_min']:.2f}), "
               f"{vs}{memory:.2f} arrays/start", flush=True)
     report = {"cases": results, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "numpy": np.__version__, "machine": platform.processor() or platform.machine(),
-              "load_average": load, "load_average_end": list(__import__("os").getloadavg()), "rounds": args.iterations}
+              "load_average": load, "fused": bool(fused.AVAILABLE and device.type == "cpu"), "load_average_end": list(__import__("os").getloadavg()), "rounds": args.iterations}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))

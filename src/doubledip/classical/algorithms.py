@@ -4,11 +4,14 @@ Notation: :math:`x` is the iterate (one per start, batched), :math:`P_M` the
 modulus projection and :math:`P_S` the object projection of
 :mod:`doubledip.classical.projections`, :math:`y = P_M x`, :math:`R = 2P - I`
 a reflection and :math:`\beta` the engine's ``beta``.  With a support-only
-object constraint :math:`P_S x = s \odot x` (``s`` the 0/1 support) and the
-updates below are written with arithmetic on complex tensors (no
-``torch.where``, few passes, in place); with positivity or a real object the
-same formulas use the part-wise keep mask of
+object constraint :math:`P_S x = s \odot x` (``s`` the boolean support) and the
+updates below select with ``s`` in place (few passes); with positivity or a
+real object the same formulas use the part-wise keep mask of
 :func:`~doubledip.classical.projections.object_keep`.
+
+On the CPU, ER, HIO and RAAR run their object-space step as one fused loop
+(:func:`doubledip.classical.fused.object_update_`, same arithmetic) when the
+engine's ``fused`` is set.
 
 Every operator returns ``(loss, free_loss)``: the normalised Fourier errors of
 the iterate it started from (shape ``(starts,)``).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from doubledip.classical import fused
 from doubledip.classical.projections import fourier_errors, object_keep
 from doubledip.classical.support import shrink_wrap, sigma_schedule
 
@@ -31,7 +35,7 @@ def _keep(engine, z: torch.Tensor) -> torch.Tensor:
 def _mask_(engine, z: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """``z`` times the support (or the part-wise keep mask), in place."""
     if keep is None:
-        return z.mul_(engine.support_c)
+        return torch.where(engine.support, z, z.new_zeros(()), out=z)
     torch.view_as_real(z).mul_(keep)
     return z
 
@@ -39,9 +43,15 @@ def _mask_(engine, z: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 def _blend_(engine, base: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """``base <- base + k * (target - base)`` in place: ``target`` where kept, ``base`` elsewhere."""
     if keep is None:
-        return base.lerp_(target, engine.support_c)
+        return torch.where(engine.support, target, base, out=base)
     torch.view_as_real(base).lerp_(torch.view_as_real(target), keep)
     return base
+
+
+def _fused_update_(engine, y: torch.Tensor, *, alpha: float, gamma: float, reflect: bool = False):
+    o = engine.options
+    fused.object_update_(engine.x, y, engine.support, alpha=alpha, gamma=gamma, reflect=reflect,
+                         positivity=o.positivity, real=o.real)
 
 
 def error_reduction(engine):
@@ -51,9 +61,12 @@ def error_reduction(engine):
     once the iterate lies in :math:`S`.
     """
     y, loss, free = engine.fourier(engine.x)
+    if engine.fused:
+        _fused_update_(engine, y, alpha=0.0, gamma=0.0)
+        return loss, free
     keep = _keep(engine, y) if engine.constrained else None
     if keep is None:
-        torch.mul(y, engine.support_c, out=engine.x)
+        torch.where(engine.support, y, y.new_zeros(()), out=engine.x)
     else:
         engine.x.copy_(_mask_(engine, y, keep))
     return loss, free
@@ -71,6 +84,9 @@ def hybrid_input_output(engine):
     beta = engine.options.beta
     x = engine.x
     y, loss, free = engine.fourier(x)
+    if engine.fused:
+        _fused_update_(engine, y, alpha=1.0, gamma=-beta)
+        return loss, free
     keep = _keep(engine, y) if engine.constrained else None
     x.sub_(y, alpha=beta)
     _blend_(engine, x, y, keep)
@@ -89,6 +105,9 @@ def raar(engine):
     beta = engine.options.beta
     x = engine.x
     y, loss, free = engine.fourier(x)
+    if engine.fused:
+        _fused_update_(engine, y, alpha=beta, gamma=1 - 2 * beta, reflect=True)
+        return loss, free
     keep = _keep(engine, 2 * y - x) if engine.constrained else None
     x.mul_(beta).add_(y, alpha=1 - 2 * beta)
     _blend_(engine, x, y, keep)
@@ -112,7 +131,7 @@ def difference_map(engine):
         a.copy_(x)
         _mask_(engine, a, _keep(engine, x))
     else:
-        torch.mul(x, engine.support_c, out=a)
+        torch.where(engine.support, x, x.new_zeros(()), out=a)
     a.mul_(1 - 1 / beta).add_(x, alpha=1 / beta)
     pa, _, _ = engine.fourier(a)
     if pa is not a:
@@ -152,7 +171,7 @@ def oss(engine):
     X = engine.transform(x)
     X.mul_(engine.oss_filter(stage))
     smooth = engine.inverse(X)
-    torch.lerp(smooth, x, engine.support_c, out=x)  # smoothed outside, unchanged inside
+    torch.where(engine.support, x, smooth, out=x)  # smoothed outside, unchanged inside
     if last:
         x.copy_(best)
         engine.oss_best_loss = None
@@ -172,7 +191,8 @@ def shrink_wrap_step(engine):
     per update; not an iteration (returns ``None``).
     """
     o = engine.options
-    loss, _ = fourier_errors(engine.transform(engine.project(engine.x)), engine.data, out=engine.work[0])
+    # rare: temporaries rather than buffers held for the whole run
+    loss, _ = fourier_errors(torch.fft.fftn(engine.project(engine.x), dim=engine.dims, norm="ortho"), engine.data)
     support, update = engine.guard.check(engine.support, loss)
     sigma = sigma_schedule(engine.sw_done, engine.sw_total, o.sw_sigma_start, o.sw_sigma_end)
     new = shrink_wrap(engine.x, support, sigma=sigma, threshold=engine.guard.threshold, ndim=engine.ndim)

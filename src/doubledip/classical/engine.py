@@ -8,13 +8,17 @@ applies a whole recipe.  :meth:`Engine.result` picks the best start by its
 free error and returns a :class:`~doubledip.result.Result` in the file
 conventions (centred, global phase fixed).
 
-Memory per start in the HIO/ER/RAAR loop: the iterate, its Fourier transform
-(reused in place for the inverse transform where the device allows it), the
-support as a complex 0/1 array and two float32 scratch arrays, i.e. four
-complex64 pattern-sized arrays; DM and OSS add one more, the shrink-wrap guard
-one bool array.  Nothing pattern-sized is allocated per iteration, except that
-on CPU torch casts the real modulus ratio to a complex temporary when it
-multiplies the Fourier field (CUDA casts inside the kernel).
+Memory per start in the HIO/ER/RAAR loop, in complex64 pattern-sized arrays:
+
+* on the CPU with the fused loops (:mod:`doubledip.classical.fused`, the default):
+  the iterate, the support as bool (1/8), and the Fourier transform and its
+  inverse while an iteration runs, i.e. 3.125 arrays at the peak;
+* otherwise (CUDA, or ``fused=False``): the iterate, its Fourier transform
+  (reused in place for the inverse where the device allows it), the support as
+  bool and two float32 scratch arrays, i.e. 3.125 arrays (plus the inverse
+  transform's own array on a device where it cannot run in place).
+
+DM and OSS add one array, the shrink-wrap guard one bool array.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import numpy as np
 import torch
 
 from doubledip import fft
+from doubledip.classical import fused
 from doubledip.classical.algorithms import OPERATORS
 from doubledip.classical.freepixels import free_islands
 from doubledip.classical.options import ClassicalOptions
 from doubledip.classical.projections import (
     fourier_errors,
+    free_errors,
     free_poisson,
     modulus_projection_,
     prepare_data,
@@ -114,7 +120,9 @@ class Engine:
     x : Tensor, complex64, shape ``(K, *grid)``
         Current iterates, origin first.
     support : Tensor of bool, shape ``(K, *grid)``
-        Current supports, origin first (stored as the complex 0/1 array ``support_c``).
+        Current supports, origin first.
+    fused : bool
+        Whether the inner loop runs the fused CPU loops of :mod:`doubledip.classical.fused`.
     iteration : int
         Iterations done (``SW`` does not count).
     """
@@ -139,15 +147,12 @@ class Engine:
         self.starts = len(self.start_indices)
         self.constrained = self.options.positivity or self.options.real
         self.inplace = _inplace_fft_ok(self.device.type)
+        self.fused = bool(self.options.fused and self.device.type == "cpu" and fused.AVAILABLE)
         self._buffers: dict[str, torch.Tensor] = {}
         self.set_support(self._initial_support(support))
         self.guard = self._new_guard()
         self.initial_support_fraction = float(self.support_size[0]) / math.prod(self.shape)
         self.x = self._random_starts()
-        K = self.starts
-        self.X = torch.empty((K,) + self.shape, dtype=torch.complex64, device=self.device)
-        self.work = (torch.empty((K,) + self.shape, dtype=torch.float32, device=self.device),
-                     torch.empty((K,) + self.shape, dtype=torch.float32, device=self.device))
         self.iteration = 0
         self.sw_done, self.sw_total = 0, 0
         self.oss_done, self.oss_total = 0, 0
@@ -202,24 +207,25 @@ class Engine:
     # -- pieces the operators use -------------------------------------------------------
 
     def set_support(self, support: torch.Tensor) -> None:
-        """Replace the supports (bool, ``(K, *grid)``, origin first).
+        """Replace the supports (bool, ``(K, *grid)``, origin first)."""
+        self.support = support.to(torch.bool).contiguous()
+        self.support_size = self.support.sum(dim=self.dims)
 
-        Stored once, as a complex 0/1 array (``support_c``): the updates multiply
-        and blend with it at full speed; :attr:`support` derives the boolean form.
-        """
-        self.support_c = support.to(torch.complex64)
-        self.support_size = support.sum(dim=self.dims)
+    def buffer(self, name: str, dtype=torch.complex64) -> torch.Tensor:
+        """A pattern-sized work array per start, allocated on first use (zeros)."""
+        if name not in self._buffers:
+            self._buffers[name] = torch.zeros((self.starts,) + self.shape, dtype=dtype, device=self.device)
+        return self._buffers[name]
 
     @property
-    def support(self) -> torch.Tensor:
-        """Current supports as bool, ``(K, *grid)``, origin first (computed from ``support_c``)."""
-        return self.support_c.real > 0.5
+    def X(self) -> torch.Tensor:
+        """The Fourier buffer of :meth:`transform`."""
+        return self.buffer("X")
 
-    def buffer(self, name: str) -> torch.Tensor:
-        """A pattern-sized complex work array per start, allocated on first use (zeros)."""
-        if name not in self._buffers:
-            self._buffers[name] = torch.zeros((self.starts,) + self.shape, dtype=torch.complex64, device=self.device)
-        return self._buffers[name]
+    @property
+    def work(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two float scratch arrays of the torch modulus projection."""
+        return self.buffer("work0", torch.float32), self.buffer("work1", torch.float32)
 
     def transform(self, src: torch.Tensor) -> torch.Tensor:
         """``F src`` into the engine's Fourier buffer (unitary, origin first, as :func:`doubledip.fft.fft`)."""
@@ -233,7 +239,13 @@ class Engine:
         return out
 
     def fourier(self, src: torch.Tensor):
-        """``(P_M src, loss, free_loss)``; the result lives in a work buffer."""
+        """``(P_M src, loss, free_loss)``; the result lives in a work buffer (a new array when fused)."""
+        if self.fused:
+            X = torch.fft.fftn(src, dim=self.dims, norm="ortho")
+            loss = fused.modulus_projection_(X, self.data.amplitude, self.data.measured, self.ndim)
+            loss = loss.div_(max(self.data.norm, 1e-30))
+            free = free_errors(X, self.data)  # held-out pixels are not projected
+            return torch.fft.ifftn(X, dim=self.dims, norm="ortho"), loss, free
         X = self.transform(src)
         loss, free = modulus_projection_(X, self.data, self.work)
         return self.inverse(X), loss, free

@@ -79,6 +79,11 @@ class ClassicalOptions:
         averaging cancels noise; on clean data only equally good starts are averaged.
     average_tolerance : float
         Largest relative distance to the best start of an averaged start.
+    fused : bool
+        On the CPU, run the modulus projection and the ER/HIO/RAAR updates as
+        fused one-pass loops (:mod:`doubledip.classical.fused`, needs Numba);
+        false uses plain torch operations, as on CUDA.  Same arithmetic, fewer
+        passes over memory.
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -104,6 +109,7 @@ class ClassicalOptions:
     average: int = 3
     average_error_ratio: float = 1.5
     average_tolerance: float = 0.25
+    fused: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "recipe", str(parse(self.recipe)))

@@ -217,7 +217,7 @@ def modulus_projection_(X: torch.Tensor, data: FourierData, work: tuple[torch.Te
     # ratio = a / |X| on measured pixels and 1 elsewhere
     magnitude.clamp_min_(_EPS)
     torch.addcdiv(data.unmeasured, data.amp_measured, magnitude, out=scratch)
-    X.mul_(scratch)
+    torch.view_as_real(X).mul_(scratch.unsqueeze(-1))  # no complex copy of the ratio
     return loss, free_loss
 
 

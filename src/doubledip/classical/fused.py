@@ -1,0 +1,151 @@
+r"""Fused CPU loops for the engine's inner iteration (compiled by Numba).
+
+With torch on the CPU every elementwise operation is one pass over memory, and
+the modulus projection alone takes about ten of them; at the grid sizes of CDI
+those passes cost as much as the two FFTs.  The two loops here do the same
+arithmetic in one pass each, in parallel over chunks of the grid:
+
+* :func:`modulus_projection_` -- for measured pixels
+  :math:`X_k \leftarrow a_k X_k / |X_k|` while summing :math:`(|X_k| - a_k)^2`
+  per start (in float64, chunk by chunk in a fixed order, so the result does not
+  depend on the thread count); other pixels are left as they are;
+* :func:`object_update_` -- the object-space step shared by ER, HIO and RAAR:
+
+  .. math:: x \leftarrow \begin{cases} y & \text{where } t = y + c\,(y - x) \text{ satisfies the object constraint} \\
+            \alpha x + \gamma y & \text{elsewhere} \end{cases}
+
+  applied to the real and imaginary parts separately, with :math:`c = 0` for ER
+  (:math:`\alpha = \gamma = 0`) and HIO (:math:`\alpha = 1, \gamma = -\beta`), and
+  :math:`c = 1`, i.e. :math:`t = 2y - x`, for RAAR (:math:`\alpha = \beta,
+  \gamma = 1 - 2\beta`).  The constraint is the support, plus
+  :math:`\operatorname{Re} \ge 0` with positivity and :math:`\operatorname{Im} = 0`
+  for a real object, as in :func:`~doubledip.classical.projections.object_keep`.
+
+The arithmetic is that of :mod:`doubledip.classical.algorithms` (Fienup, Appl.
+Opt. 21, 2758 (1982); Luke, Inverse Problems 21, 37 (2005)); only the memory
+traffic differs.  Numba is optional: :data:`AVAILABLE` is false without it and
+the engine then uses the torch operations, as it always does on CUDA.  The
+loops compile on first use and are cached on disk.
+
+Threads: the loops use as many threads as torch (``torch.get_num_threads()``).
+Numba's GNU OpenMP layer kills a process that forks after using it (worker
+pools do), so unless a layer was chosen (``NUMBA_THREADING_LAYER``) the
+fork-safe ones are preferred: TBB if installed, else Numba's own work queue.
+The work queue must not be entered by two threads at once; a lock serialises
+the calls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import torch
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; this keeps torch-only installs working
+    numba = None
+
+__all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_", "usable"]
+
+AVAILABLE = numba is not None
+CHUNK = 16384
+"""Pixels per parallel work item (and per partial sum of the Fourier error)."""
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the fused loops can work on these tensors: numba present, CPU, contiguous."""
+    return AVAILABLE and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+
+
+_LOCK = threading.Lock()
+
+if AVAILABLE:
+    if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
+        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
+    _jit = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+
+    @_jit
+    def _modulus(X, amplitude, measured, partial):  # pragma: no cover - compiled
+        K, n = X.shape
+        chunks = partial.shape[1]
+        for job in numba.prange(K * chunks):
+            k, c = job // chunks, job % chunks
+            total = 0.0
+            for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+                if measured[i]:
+                    z = X[k, i]
+                    magnitude = np.sqrt(z.real * z.real + z.imag * z.imag)
+                    r = magnitude - amplitude[i]
+                    total += r * r
+                    X[k, i] = z * (amplitude[i] / max(magnitude, np.float32(1e-30)))
+            partial[k, c] = total
+
+    @_jit
+    def _update(x, y, support, alpha, gamma, reflect, positivity, real):  # pragma: no cover - compiled
+        K, n = x.shape
+        chunks = (n + CHUNK - 1) // CHUNK
+        for job in numba.prange(K * chunks):
+            k, c = job // chunks, job % chunks
+            for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+                yv = y[k, i]
+                xv = x[k, i]
+                if support[k, i]:
+                    re_keep = True
+                    if positivity:
+                        re_keep = yv.real + reflect * (yv.real - xv.real) >= 0
+                    re = yv.real if re_keep else alpha * xv.real + gamma * yv.real
+                    im = alpha * xv.imag + gamma * yv.imag if real else yv.imag
+                    x[k, i] = complex(re, im)
+                else:
+                    x[k, i] = alpha * xv + gamma * yv
+
+
+def _threads() -> None:
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def modulus_projection_(X: torch.Tensor, amplitude: torch.Tensor, measured: torch.Tensor, ndim: int) -> torch.Tensor:
+    r"""Project the Fourier fields ``X`` on the modulus set in place; return :math:`\sum_{measured}(|X| - a)^2` per start.
+
+    Parameters
+    ----------
+    X : Tensor, complex64, CPU, contiguous, shape ``(..., *grid)``
+    amplitude : Tensor, float32, shape ``grid``
+        Measured amplitudes :math:`a`.
+    measured : Tensor, bool or uint8, shape ``grid``
+        Pixels the projection constrains (elsewhere ``X`` is kept).
+    ndim : int
+        Number of grid axes.
+
+    Returns
+    -------
+    Tensor, float32, shape ``X.shape[:-ndim]``
+        The squared amplitude residual of ``X`` *before* the projection, unnormalised.
+    """
+    batch = X.shape[: X.ndim - ndim]
+    flat = X.numpy().reshape(-1, amplitude.numel())
+    partial = np.empty((flat.shape[0], -(-flat.shape[1] // CHUNK)), dtype=np.float64)
+    with _LOCK:
+        _threads()
+        _modulus(flat, amplitude.numpy().reshape(-1), measured.numpy().reshape(-1), partial)
+    return torch.from_numpy(partial.sum(axis=1).astype(np.float32)).reshape(batch)
+
+
+def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, alpha: float, gamma: float,
+                   reflect: bool = False, positivity: bool = False, real: bool = False) -> torch.Tensor:
+    r"""``x <- y`` where the test point satisfies the object constraint, else ``alpha x + gamma y`` (in place).
+
+    The test point is :math:`y` (``reflect=False``: ER, HIO) or :math:`2y - x`
+    (``reflect=True``: RAAR); see the module docstring.  ``x``, ``y`` are complex64
+    CPU tensors of one shape, ``support`` a bool tensor of the same shape.
+    """
+    n = support[0].numel() if support.ndim else 1
+    with _LOCK:
+        _threads()
+        _update(x.numpy().reshape(-1, n), y.numpy().reshape(-1, n), support.numpy().reshape(-1, n),
+                np.float32(alpha), np.float32(gamma), np.float32(1.0 if reflect else 0.0), bool(positivity),
+                bool(real))
+    return x
