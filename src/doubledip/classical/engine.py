@@ -39,7 +39,6 @@ from doubledip.classical.freepixels import free_islands
 from doubledip.classical.options import ClassicalOptions
 from doubledip.classical.projections import (
     fourier_errors,
-    free_errors,
     free_poisson,
     modulus_projection_,
     prepare_data,
@@ -148,6 +147,8 @@ class Engine:
         self.constrained = self.options.positivity or self.options.real
         self.inplace = _inplace_fft_ok(self.device.type)
         self.fused = bool(self.options.fused and self.device.type == "cpu" and fused.AVAILABLE)
+        if self.fused:
+            self._roles = fused.pixel_roles(self.data.measured, self.data.free_index)
         self._buffers: dict[str, torch.Tensor] = {}
         self.set_support(self._initial_support(support))
         self.guard = self._new_guard()
@@ -242,9 +243,12 @@ class Engine:
         """``(P_M src, loss, free_loss)``; the result lives in a work buffer (a new array when fused)."""
         if self.fused:
             X = torch.fft.fftn(src, dim=self.dims, norm="ortho")
-            loss = fused.modulus_projection_(X, self.data.amplitude, self.data.measured, self.ndim)
-            loss = loss.div_(max(self.data.norm, 1e-30))
-            free = free_errors(X, self.data)  # held-out pixels are not projected
+            loss, free = fused.modulus_projection_(X, self.data.amplitude, self._roles, self.ndim)
+            loss.div_(max(self.data.norm, 1e-30))
+            if self.data.free_index.numel():
+                free.div_(max(self.data.free_norm, 1e-30))
+            else:
+                free.fill_(float("nan"))
             return torch.fft.ifftn(X, dim=self.dims, norm="ortho"), loss, free
         X = self.transform(src)
         loss, free = modulus_projection_(X, self.data, self.work)

@@ -7,8 +7,9 @@ arithmetic in one pass each, in parallel over chunks of the grid:
 
 * :func:`modulus_projection_` -- for measured pixels
   :math:`X_k \leftarrow a_k X_k / |X_k|` while summing :math:`(|X_k| - a_k)^2`
-  per start (in float64, chunk by chunk in a fixed order, so the result does not
-  depend on the thread count); other pixels are left as they are;
+  per start, and the same sum over the held-out pixels, which like every other
+  pixel are left as they are (sums in float64, chunk by chunk in a fixed order,
+  so the result does not depend on the thread count);
 * :func:`object_update_` -- the object-space step shared by ER, HIO and RAAR:
 
   .. math:: x \leftarrow \begin{cases} y & \text{where } t = y + c\,(y - x) \text{ satisfies the object constraint} \\
@@ -48,16 +49,11 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps torch-only installs working
     numba = None
 
-__all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_", "usable"]
+__all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_", "pixel_roles"]
 
 AVAILABLE = numba is not None
 CHUNK = 16384
 """Pixels per parallel work item (and per partial sum of the Fourier error)."""
-
-
-def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the fused loops can work on these tensors: numba present, CPU, contiguous."""
-    return AVAILABLE and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
 
 
 _LOCK = threading.Lock()
@@ -68,20 +64,24 @@ if AVAILABLE:
     _jit = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 
     @_jit
-    def _modulus(X, amplitude, measured, partial):  # pragma: no cover - compiled
+    def _modulus(X, amplitude, role, partial):  # pragma: no cover - compiled
         K, n = X.shape
         chunks = partial.shape[1]
         for job in numba.prange(K * chunks):
             k, c = job // chunks, job % chunks
-            total = 0.0
+            measured, held_out = 0.0, 0.0
             for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-                if measured[i]:
+                if role[i]:
                     z = X[k, i]
                     magnitude = np.sqrt(z.real * z.real + z.imag * z.imag)
                     r = magnitude - amplitude[i]
-                    total += r * r
-                    X[k, i] = z * (amplitude[i] / max(magnitude, np.float32(1e-30)))
-            partial[k, c] = total
+                    if role[i] == 1:
+                        measured += r * r
+                        X[k, i] = z * (amplitude[i] / max(magnitude, np.float32(1e-30)))
+                    else:
+                        held_out += r * r
+            partial[k, c, 0] = measured
+            partial[k, c, 1] = held_out
 
     @_jit
     def _update(x, y, support, alpha, gamma, reflect, positivity, real):  # pragma: no cover - compiled
@@ -107,31 +107,41 @@ def _threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
-def modulus_projection_(X: torch.Tensor, amplitude: torch.Tensor, measured: torch.Tensor, ndim: int) -> torch.Tensor:
-    r"""Project the Fourier fields ``X`` on the modulus set in place; return :math:`\sum_{measured}(|X| - a)^2` per start.
+def pixel_roles(measured: torch.Tensor, free_index: torch.Tensor) -> torch.Tensor:
+    """The ``role`` array of :func:`modulus_projection_`: 1 measured, 2 held out, 0 neither (uint8, flat)."""
+    role = (measured.reshape(-1) > 0).to(torch.uint8)
+    role[free_index] = 2
+    return role
+
+
+def modulus_projection_(X: torch.Tensor, amplitude: torch.Tensor, role: torch.Tensor, ndim: int):
+    r"""Project the Fourier fields ``X`` on the modulus set in place; return the amplitude residuals per start.
 
     Parameters
     ----------
     X : Tensor, complex64, CPU, contiguous, shape ``(..., *grid)``
     amplitude : Tensor, float32, shape ``grid``
         Measured amplitudes :math:`a`.
-    measured : Tensor, bool or uint8, shape ``grid``
-        Pixels the projection constrains (elsewhere ``X`` is kept).
+    role : Tensor, uint8, ``grid`` pixels
+        1 where the projection constrains ``X``, 2 on held-out pixels, 0 elsewhere
+        (:func:`pixel_roles`); ``X`` is kept where it is not 1.
     ndim : int
         Number of grid axes.
 
     Returns
     -------
-    Tensor, float32, shape ``X.shape[:-ndim]``
-        The squared amplitude residual of ``X`` *before* the projection, unnormalised.
+    (measured, held_out) : Tensors, float32, shape ``X.shape[:-ndim]``
+        :math:`\sum (|X| - a)^2` of ``X`` *before* the projection over the
+        constrained and over the held-out pixels (unnormalised).
     """
     batch = X.shape[: X.ndim - ndim]
     flat = X.numpy().reshape(-1, amplitude.numel())
-    partial = np.empty((flat.shape[0], -(-flat.shape[1] // CHUNK)), dtype=np.float64)
+    partial = np.empty((flat.shape[0], -(-flat.shape[1] // CHUNK), 2), dtype=np.float64)
     with _LOCK:
         _threads()
-        _modulus(flat, amplitude.numpy().reshape(-1), measured.numpy().reshape(-1), partial)
-    return torch.from_numpy(partial.sum(axis=1).astype(np.float32)).reshape(batch)
+        _modulus(flat, amplitude.numpy().reshape(-1), role.numpy().reshape(-1), partial)
+    sums = torch.from_numpy(partial.sum(axis=1).astype(np.float32))
+    return sums[:, 0].reshape(batch), sums[:, 1].reshape(batch)
 
 
 def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, alpha: float, gamma: float,
