@@ -3,12 +3,11 @@
 For each grid (256^2, 512^2, 128^3) and batch (1 and 8 starts) it times, in
 the same process:
 
-* ``engine``: one HIO step of :class:`doubledip.classical.Engine` (modulus
-  projection with masked and held-out pixels, Fourier error of every start,
-  support update), median over ``--iterations`` steps; on the CPU with the
-  fused loops of :mod:`doubledip.classical.fused` (the default);
-* ``torch ops``: the same step with ``fused=False`` (plain torch operations, the
-  CUDA code path);
+* ``engine``: one HIO step of :class:`doubledip.classical.Engine` with its
+  default options (modulus projection with masked and held-out pixels, Fourier
+  error of every start, support update), median over ``--iterations`` rounds;
+* ``fused``: the same step with the experimental ``fused=True`` (the one-pass
+  Numba loops of :mod:`doubledip.classical.fused`; CPU with Numba only);
 * ``numpy``: the same iteration written plainly in NumPy (complex64,
   ``np.fft`` with ``norm="ortho"``, ``np.where``), median as well;
 * ``fft bound``: one forward plus one inverse torch FFT of the same batch, the
@@ -61,7 +60,7 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def engine_runner(intensity, mask, starts, device, fused=True):
+def engine_runner(intensity, mask, starts, device, fused=False):
     """One HIO step of the engine, and its peak memory per start in pattern-sized complex64 arrays."""
     engine = Engine(intensity, mask, options=ClassicalOptions(starts=starts, fused=fused), seed=0, device=device)
     engine.run("2*HIO + SW")  # the guard's support copy exists from the first shrink-wrap on
@@ -70,8 +69,7 @@ def engine_runner(intensity, mask, starts, device, fused=True):
     if engine.guard.best_support is not None:
         held.append(engine.guard.best_support)
     grid = engine.x[0].numel() * 8
-    # a fused iteration allocates the Fourier transform and its inverse, both alive at once
-    memory = sum(t.numel() * t.element_size() for t in held) / (starts * grid) + (2 if engine.fused else 0)
+    memory = sum(t.numel() * t.element_size() for t in held) / (starts * grid)
 
     def step():
         engine.step("HIO")
@@ -118,16 +116,33 @@ def fft_runner(shape, starts, device):
 
 
 def time_round_robin(runners: dict, rounds: int) -> dict:
-    """Time the runners in turn, ``rounds`` times, so that a shared machine's load hits them alike."""
-    for run in runners.values():  # warm up
+    """Time the runners in turn, ``rounds`` times, so that a shared machine's load hits them alike.
+
+    Each turn times a block of consecutive calls (enough for about 20 ms) and keeps the
+    mean: a runner is timed in its steady state, not just after another one has let
+    the thread pools fall asleep.
+    """
+    blocks = {}
+    for name, run in runners.items():  # warm up, and size the blocks
         run()
+        t0 = time.perf_counter()
+        run()
+        blocks[name] = max(1, min(20, int(0.02 / max(time.perf_counter() - t0, 1e-6))))
     times = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
             t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(blocks[name]):
+                run()
+            times[name].append((time.perf_counter() - t0) / blocks[name])
     return {name: (float(np.median(v)), float(np.min(v))) for name, v in times.items()}
+
+
+def fused_cell(r) -> str:
+    if not r.get("fused_s"):
+        return "-"
+    vs = f"{r['fused_vs_numpy']:.2f}x, " if r.get("fused_vs_numpy") else ""
+    return f"{r['fused_s'] * 1e3:.2f} ({vs}{r['fused_fraction_of_fft_bound']:.2f})"
 
 
 def markdown(report) -> str:
@@ -135,26 +150,27 @@ def markdown(report) -> str:
              f"{report['threads']} thread(s)", "",
              "medians; `it/s` = iterations of the whole batch per second; `start-it/s` = it/s x starts; "
              "`vs numpy` = engine speed / NumPy speed (same iteration, same run); `of FFT bound` = "
-             "(one forward + one inverse FFT) / engine iteration; `torch ops` = the engine with `fused=False` "
-             f"(the CUDA code path); engine fused loops: {report.get('fused')}; memory = peak pattern-sized "
-             "complex64 arrays per start during an iteration", "",
-             "| grid | starts | engine ms | it/s | start-it/s | torch ops ms | numpy ms | vs numpy | FFT pair ms "
-             "| of FFT bound | vs numpy (min) | of FFT bound (min) | memory / start |", "|" + "---|" * 13]
+             "(one forward + one inverse FFT) / engine iteration; `fused` = the engine with the experimental "
+             "`fused=True` (Numba loops), its ratios to NumPy and to the bound in brackets; memory = "
+             "pattern-sized complex64 arrays per start held by the engine", "",
+             "| grid | starts | engine ms | it/s | start-it/s | numpy ms | vs numpy | FFT pair ms "
+             "| of FFT bound | vs numpy (min) | of FFT bound (min) | memory / start | fused ms (vs numpy, of bound) |",
+             "|" + "---|" * 13]
     for r in report["cases"]:
         grid = "x".join(map(str, r["shape"]))
         numpy_ms = f"{r['numpy_s'] * 1e3:.1f}" if r["numpy_s"] else "-"
         ratio = f"{r['vs_numpy']:.2f}x" if r["vs_numpy"] else "-"
         lines.append(f"| {grid} | {r['starts']} | {r['engine_s'] * 1e3:.2f} | {r['iterations_per_s']:.1f} | "
-                     f"{r['start_iterations_per_s']:.1f} | {r['torch_ops_s'] * 1e3:.2f} | {numpy_ms} | {ratio} | {r['fft_pair_s'] * 1e3:.2f} | "
+                     f"{r['start_iterations_per_s']:.1f} | {numpy_ms} | {ratio} | {r['fft_pair_s'] * 1e3:.2f} | "
                      f"{r['fraction_of_fft_bound']:.2f} | "
                      f"{'-' if r['vs_numpy_min'] is None else format(r['vs_numpy_min'], '.2f') + 'x'} | "
-                     f"{r['fraction_of_fft_bound_min']:.2f} | {r['memory_arrays_per_start']:.2f} |")
+                     f"{r['fraction_of_fft_bound_min']:.2f} | {r['memory_arrays_per_start']:.2f} | {fused_cell(r)} |")
     load, end = report.get("load_average"), report.get("load_average_end")
     if load:
         lines += ["", f"load average (1, 5, 15 min) at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}, at end "
                   f"{end[0]:.2f}, {end[1]:.2f}, {end[2]:.2f} on this 2-core machine shared with other jobs; engine, "
-                  "NumPy and FFT are timed in turn (round robin) so that the load hits them alike; `(min)` "
-                  "columns use the fastest round of each"]
+                  "NumPy and FFT are timed in turn (round robin, each turn a block of consecutive calls of about "
+                  "20 ms) so that the load hits them alike; `(min)` columns use the fastest round of each"]
     return "\n".join(lines) + "\n"
 
 
@@ -179,14 +195,20 @@ def main(argv=None):
     for shape, starts in cases:
         intensity, mask = synthetic(shape)
         engine_step, memory = engine_runner(intensity, mask, starts, device)
-        runners = {"engine": engine_step, "torch": engine_runner(intensity, mask, starts, device, fused=False)[0],
-                   "fft": fft_runner(shape, starts, device)}
+        runners = {"engine": engine_step, "fft": fft_runner(shape, starts, device)}
+        if fused.AVAILABLE and device.type == "cpu":
+            fused_step, fused_memory = engine_runner(intensity, mask, starts, device, fused=True)
+            runners["fused"] = fused_step
         if not args.no_numpy:
             runners["numpy"] = numpy_runner(intensity, mask, starts)
         t = time_round_robin(runners, args.iterations)
         engine_s, fft_s = t["engine"][0], t["fft"][0]
         numpy_s = t["numpy"][0] if "numpy" in t else None
-        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "torch_ops_s": t["torch"][0],
+        fused_s = t["fused"][0] if "fused" in t else None
+        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "fused_s": fused_s,
+             "fused_fraction_of_fft_bound": fft_s / fused_s if fused_s else None,
+             "fused_vs_numpy": numpy_s / fused_s if fused_s and numpy_s else None,
+             "fused_memory_arrays_per_start": fused_memory if fused_s else None,
              "fft_pair_s": fft_s, "numpy_s": numpy_s,
              "iterations_per_s": 1 / engine_s, "start_iterations_per_s": starts / engine_s,
              "vs_numpy": numpy_s / engine_s if numpy_s else None, "fraction_of_fft_bound": fft_s / engine_s,
@@ -197,12 +219,12 @@ def main(argv=None):
         results.append(r)
         vs = "" if numpy_s is None else f"{numpy_s / engine_s:.2f}x numpy (min {r['vs_numpy_min']:.2f}), "
         print(f"{'x'.join(map(str, shape))} x{starts}: engine {engine_s * 1e3:.2f} ms ({starts / engine_s:.1f} "
-              f"start-it/s), torch ops {t['torch'][0] * 1e3:.2f} ms, numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
+              f"start-it/s), fused {'-' if fused_s is None else f'{fused_s * 1e3:.2f} ms'}, numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
               f"{fft_s * 1e3:.2f} ms -> {fft_s / engine_s:.2f} of bound (min {r['fraction_of_fft_bound_min']:.2f}), "
               f"{vs}{memory:.2f} arrays/start", flush=True)
     report = {"cases": results, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "numpy": np.__version__, "machine": platform.processor() or platform.machine(),
-              "load_average": load, "fused": bool(fused.AVAILABLE and device.type == "cpu"), "load_average_end": list(__import__("os").getloadavg()), "rounds": args.iterations}
+              "load_average": load, "load_average_end": list(__import__("os").getloadavg()), "rounds": args.iterations}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))

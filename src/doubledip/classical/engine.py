@@ -10,13 +10,12 @@ conventions (centred, global phase fixed).
 
 Memory per start in the HIO/ER/RAAR loop, in complex64 pattern-sized arrays:
 
-* on the CPU with the fused loops (:mod:`doubledip.classical.fused`, the default):
-  the iterate, the support as bool (1/8), and the Fourier transform and its
-  inverse while an iteration runs, i.e. 3.125 arrays at the peak;
-* otherwise (CUDA, or ``fused=False``): the iterate, its Fourier transform
-  (reused in place for the inverse where the device allows it), the support as
-  bool and two float32 scratch arrays, i.e. 3.125 arrays (plus the inverse
-  transform's own array on a device where it cannot run in place).
+* torch operations (the default): the iterate, its Fourier transform (reused in
+  place for the inverse where the device allows it), the support as bool and
+  two float32 scratch arrays, i.e. 3.125 arrays (plus the inverse transform's
+  own array on a device where it cannot run in place);
+* with the experimental fused CPU loops (``fused=True``,
+  :mod:`doubledip.classical.fused`): the same less the scratch arrays, 2.125.
 
 DM and OSS add one array, the shrink-wrap guard one bool array.
 """
@@ -240,16 +239,16 @@ class Engine:
         return out
 
     def fourier(self, src: torch.Tensor):
-        """``(P_M src, loss, free_loss)``; the result lives in a work buffer (a new array when fused)."""
+        """``(P_M src, loss, free_loss)``; the result lives in a work buffer."""
         if self.fused:
-            X = torch.fft.fftn(src, dim=self.dims, norm="ortho")
+            X = self.transform(src)
             loss, free = fused.modulus_projection_(X, self.data.amplitude, self._roles, self.ndim)
             loss.div_(max(self.data.norm, 1e-30))
             if self.data.free_index.numel():
                 free.div_(max(self.data.free_norm, 1e-30))
             else:
                 free.fill_(float("nan"))
-            return torch.fft.ifftn(X, dim=self.dims, norm="ortho"), loss, free
+            return self.inverse(X), loss, free
         X = self.transform(src)
         loss, free = modulus_projection_(X, self.data, self.work)
         return self.inverse(X), loss, free

@@ -24,16 +24,20 @@ arithmetic in one pass each, in parallel over chunks of the grid:
 
 The arithmetic is that of :mod:`doubledip.classical.algorithms` (Fienup, Appl.
 Opt. 21, 2758 (1982); Luke, Inverse Problems 21, 37 (2005)); only the memory
-traffic differs.  Numba is optional: :data:`AVAILABLE` is false without it and
-the engine then uses the torch operations, as it always does on CUDA.  The
-loops compile on first use and are cached on disk.
+traffic differs.  Experimental and off by default (the engine's ``fused``
+option): the loops were faster per iteration in the synthetic speed benchmark
+at 512^2 x 8 starts and at 128^3, but a 16-start run on a real 256^2 pattern
+from the command line took longer than with the torch operations (more page
+faults inside torch's forward FFT; the cause was not found).  Numba is an
+optional dependency (``pip install doubledip[fast]``): :data:`AVAILABLE` is
+false without it.  The loops compile on first use and are cached on disk.
 
-Threads: the loops use as many threads as torch (``torch.get_num_threads()``).
-Numba's GNU OpenMP layer kills a process that forks after using it (worker
-pools do), so unless a layer was chosen (``NUMBA_THREADING_LAYER``) the
-fork-safe ones are preferred: TBB if installed, else Numba's own work queue.
-The work queue must not be entered by two threads at once; a lock serialises
-the calls.
+Threads: the loops use as many threads as torch (``torch.get_num_threads()``),
+on Numba's default threading layer (OpenMP where present: its launches cost a
+fraction of those of Numba's own work queue).  A process forked from one that
+has started that thread pool must not use it (GNU OpenMP terminates it), so
+such a child -- a worker of a fork-based pool -- runs serial builds of the
+same loops.  A lock keeps two Python threads from launching at once.
 """
 
 from __future__ import annotations
@@ -57,13 +61,11 @@ CHUNK = 16384
 
 
 _LOCK = threading.Lock()
+_POOL_PID: list[int] = []  # the process that started the parallel thread pool
 
 if AVAILABLE:
-    if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
-        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "workqueue", "omp"]
-    _jit = numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+    _FLAGS = {"reassoc", "nsz", "contract"}  # exact division and square root, summation order free
 
-    @_jit
     def _modulus(X, amplitude, role, partial):  # pragma: no cover - compiled
         K, n = X.shape
         chunks = partial.shape[1]
@@ -83,7 +85,6 @@ if AVAILABLE:
             partial[k, c, 0] = measured
             partial[k, c, 1] = held_out
 
-    @_jit
     def _update(x, y, support, alpha, gamma, reflect, positivity, real):  # pragma: no cover - compiled
         K, n = x.shape
         chunks = (n + CHUNK - 1) // CHUNK
@@ -102,9 +103,20 @@ if AVAILABLE:
                 else:
                     x[k, i] = alpha * xv + gamma * yv
 
+    _PARALLEL = {f.__name__: numba.njit(f, parallel=True, fastmath=_FLAGS, cache=True, nogil=True)
+                 for f in (_modulus, _update)}
+    # not cached: the on-disk cache is keyed by the function, and would hand back the parallel build
+    _SERIAL = {f.__name__: numba.njit(f, fastmath=_FLAGS, nogil=True) for f in (_modulus, _update)}
 
-def _threads() -> None:
+
+def _loop(name: str):
+    """The parallel build of a loop, or the serial one in a process forked from the pool's owner."""
+    if not _POOL_PID:
+        _POOL_PID.append(os.getpid())
+    if os.getpid() != _POOL_PID[0]:
+        return _SERIAL[name]
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    return _PARALLEL[name]
 
 
 def pixel_roles(measured: torch.Tensor, free_index: torch.Tensor) -> torch.Tensor:
@@ -138,8 +150,7 @@ def modulus_projection_(X: torch.Tensor, amplitude: torch.Tensor, role: torch.Te
     flat = X.numpy().reshape(-1, amplitude.numel())
     partial = np.empty((flat.shape[0], -(-flat.shape[1] // CHUNK), 2), dtype=np.float64)
     with _LOCK:
-        _threads()
-        _modulus(flat, amplitude.numpy().reshape(-1), role.numpy().reshape(-1), partial)
+        _loop("_modulus")(flat, amplitude.numpy().reshape(-1), role.numpy().reshape(-1), partial)
     sums = torch.from_numpy(partial.sum(axis=1).astype(np.float32))
     return sums[:, 0].reshape(batch), sums[:, 1].reshape(batch)
 
@@ -154,8 +165,7 @@ def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, a
     """
     n = support[0].numel() if support.ndim else 1
     with _LOCK:
-        _threads()
-        _update(x.numpy().reshape(-1, n), y.numpy().reshape(-1, n), support.numpy().reshape(-1, n),
+        _loop("_update")(x.numpy().reshape(-1, n), y.numpy().reshape(-1, n), support.numpy().reshape(-1, n),
                 np.float32(alpha), np.float32(gamma), np.float32(1.0 if reflect else 0.0), bool(positivity),
                 bool(real))
     return x

@@ -80,10 +80,12 @@ class ClassicalOptions:
     average_tolerance : float
         Largest relative distance to the best start of an averaged start.
     fused : bool
-        On the CPU, run the modulus projection and the ER/HIO/RAAR updates as
-        fused one-pass loops (:mod:`doubledip.classical.fused`, needs Numba);
-        false uses plain torch operations, as on CUDA.  Same arithmetic, fewer
-        passes over memory.
+        Experimental: on the CPU, run the modulus projection and the ER/HIO/RAAR
+        updates as fused one-pass loops (:mod:`doubledip.classical.fused`, needs
+        Numba: ``pip install doubledip[fast]``); same arithmetic, fewer passes
+        over memory.  Off by default: faster per iteration in the speed benchmark
+        at 512^2 x 8 starts and 128^3, but slower on a real 256^2 pattern from the
+        command line (see ``docs/results.md``).  Ignored without Numba and on CUDA.
     """
 
     recipe: str = DEFAULT_RECIPE
@@ -109,7 +111,7 @@ class ClassicalOptions:
     average: int = 3
     average_error_ratio: float = 1.5
     average_tolerance: float = 0.25
-    fused: bool = True
+    fused: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "recipe", str(parse(self.recipe)))
