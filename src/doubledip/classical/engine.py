@@ -240,17 +240,16 @@ class Engine:
 
     def fourier(self, src: torch.Tensor):
         """``(P_M src, loss, free_loss)``; the result lives in a work buffer."""
+        X = self.transform(src)
         if self.fused:
-            X = self.transform(src)
             loss, free = fused.modulus_projection_(X, self.data.amplitude, self._roles, self.ndim)
             loss.div_(max(self.data.norm, 1e-30))
             if self.data.free_index.numel():
                 free.div_(max(self.data.free_norm, 1e-30))
             else:
                 free.fill_(float("nan"))
-            return self.inverse(X), loss, free
-        X = self.transform(src)
-        loss, free = modulus_projection_(X, self.data, self.work)
+        else:
+            loss, free = modulus_projection_(X, self.data, self.work)
         return self.inverse(X), loss, free
 
     def project(self, x: torch.Tensor) -> torch.Tensor:

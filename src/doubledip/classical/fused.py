@@ -27,8 +27,9 @@ Opt. 21, 2758 (1982); Luke, Inverse Problems 21, 37 (2005)); only the memory
 traffic differs.  Experimental and off by default (the engine's ``fused``
 option): the loops were faster per iteration in the synthetic speed benchmark
 at 512^2 x 8 starts and at 128^3, but a 16-start run on a real 256^2 pattern
-from the command line took longer than with the torch operations (more page
-faults inside torch's forward FFT; the cause was not found).  Numba is an
+from the command line took longer than with the torch operations (3.3 million
+minor page faults against 0.5-1.3 million, in the profiled run mostly inside
+torch's forward FFT; the cause was not found).  Numba is an
 optional dependency (``pip install doubledip[fast]``): :data:`AVAILABLE` is
 false without it.  The loops compile on first use and are cached on disk.
 
@@ -50,7 +51,7 @@ import torch
 
 try:
     import numba
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps torch-only installs working
+except ImportError:  # pragma: no cover - numba is optional (doubledip[fast])
     numba = None
 
 __all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_", "pixel_roles"]
