@@ -91,6 +91,37 @@ def centre_object(obj: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, np.
     return obj.astype(np.complex64), support.astype(bool)
 
 
+class Curves:
+    """Per-iteration values of every start, rows of one growing ``(capacity, starts)`` float tensor.
+
+    Keeping each iteration's small result tensor alive instead leaves one small
+    block after every large temporary freed by the FFTs, and the allocator then
+    cannot reuse them: the heap grew by a pattern-sized array per iteration.
+    """
+
+    def __init__(self, starts: int, device):
+        self.values = torch.empty((64, starts), device=device)
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, value: torch.Tensor) -> None:
+        if self.count == len(self.values):
+            grown = torch.empty((2 * len(self.values), self.values.shape[1]), device=self.values.device)
+            grown[: self.count] = self.values
+            self.values = grown
+        self.values[self.count] = value
+        self.count += 1
+
+    def last(self) -> torch.Tensor:
+        return self.values[self.count - 1]
+
+    def numpy(self) -> np.ndarray:
+        """``(starts, iterations)`` float64."""
+        return self.values[: self.count].T.detach().cpu().double().numpy()
+
+
 class Engine:
     """Classical phase retrieval on a batch of random starts.
 
@@ -158,9 +189,9 @@ class Engine:
         self.oss_done, self.oss_total = 0, 0
         self.oss_best_loss = None
         self._oss_filters: dict[int, torch.Tensor] = {}
-        self._loss: list[torch.Tensor] = []
-        self._free: list[torch.Tensor] = []
-        self._size: list[torch.Tensor] = []
+        self._loss = Curves(self.starts, self.device)
+        self._free = Curves(self.starts, self.device)
+        self._size = Curves(self.starts, self.device)
         self.timings = {"setup": time.perf_counter() - t0, "iterations": 0.0}
 
     @classmethod
@@ -326,8 +357,8 @@ class Engine:
             if name in ITERATIONS:
                 done += 1
                 if callback is not None and (done % every == 0 or done == total):
-                    callback(dict(iteration=done, total=total, loss=float(self._loss[-1].min()),
-                                  free_loss=float(self._free[-1].min()), operation=name))
+                    callback(dict(iteration=done, total=total, loss=float(self._loss.last().min()),
+                                  free_loss=float(self._free.last().min()), operation=name))
         self._warn_guard()
         self.timings["iterations"] += time.perf_counter() - t0
         return self
@@ -373,16 +404,11 @@ class Engine:
 
     def history(self) -> dict[str, np.ndarray]:
         """Per-iteration curves of every start, each ``(starts, iterations)``."""
-        def stack(values):
-            if not values:
-                return np.zeros((self.starts, 0))
-            return torch.stack(values, dim=1).detach().cpu().double().numpy()
-
         grid = math.prod(self.shape)
         return {
-            "loss_starts": stack(self._loss),
-            "free_loss_starts": stack(self._free),
-            "support_fraction_starts": stack(self._size) / grid,
+            "loss_starts": self._loss.numpy(),
+            "free_loss_starts": self._free.numpy(),
+            "support_fraction_starts": self._size.numpy() / grid,
         }
 
     def result(self, config: dict | None = None) -> Result:

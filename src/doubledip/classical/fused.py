@@ -25,13 +25,12 @@ arithmetic in one pass each, in parallel over chunks of the grid:
 The arithmetic is that of :mod:`doubledip.classical.algorithms` (Fienup, Appl.
 Opt. 21, 2758 (1982); Luke, Inverse Problems 21, 37 (2005)); only the memory
 traffic differs.  Experimental and off by default (the engine's ``fused``
-option): the loops were faster per iteration in the synthetic speed benchmark
-at 512^2 x 8 starts and at 128^3, but a 16-start run on a real 256^2 pattern
-from the command line took longer than with the torch operations (3.3 million
-minor page faults against 0.5-1.3 million, in the profiled run mostly inside
-torch's forward FFT; the cause was not found).  Numba is an
-optional dependency (``pip install doubledip[fast]``): :data:`AVAILABLE` is
-false without it.  The loops compile on first use and are cached on disk.
+option): faster per iteration in the speed benchmark and, on a real 256^2
+pattern from the command line, 10.3 s against 11.5 s, but its success rate on
+192 noisy simulated samples drew lower than the default's (see
+``docs/results.md``).  Numba is an optional dependency (``pip install
+doubledip[fast]``): :data:`AVAILABLE` is false without it.  The loops compile
+on first use and are cached on disk.
 
 Threads: the loops use as many threads as torch (``torch.get_num_threads()``),
 on Numba's default threading layer (OpenMP where present: its launches cost a

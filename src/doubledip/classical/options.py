@@ -83,9 +83,8 @@ class ClassicalOptions:
         Experimental: on the CPU, run the modulus projection and the ER/HIO/RAAR
         updates as fused one-pass loops (:mod:`doubledip.classical.fused`, needs
         Numba: ``pip install doubledip[fast]``); same arithmetic, fewer passes
-        over memory.  Off by default: faster per iteration in the speed benchmark
-        at 512^2 x 8 starts and 128^3, but slower on a real 256^2 pattern from the
-        command line (see ``docs/results.md``).  Ignored without Numba and on CUDA.
+        over memory.  Off by default until its quality on noisy data is settled
+        (see ``docs/results.md``).  Ignored without Numba and on CUDA.
     """
 
     recipe: str = DEFAULT_RECIPE
