@@ -242,3 +242,14 @@ def test_averaging_the_best_starts(sample):
         assert np.allclose(averaged.object, single.object, atol=1e-5)
     # averaging only agreeing runs: no worse than the spread of what it averages
     assert sa_error(obj, averaged.object) <= sa_error(obj, single.object) + 0.05
+
+
+def test_curves_keep_every_appended_row_across_growth():
+    from doubledip.classical.engine import Curves
+
+    curves = Curves(3, "cpu")
+    rows = [torch.tensor([i, 2.0 * i, -i]) for i in range(150)]  # grows twice from 64 rows
+    for r in rows:
+        curves.append(r)
+    assert len(curves) == 150 and torch.equal(curves.last(), rows[-1])
+    np.testing.assert_array_equal(curves.numpy(), torch.stack(rows, dim=1).double().numpy())
