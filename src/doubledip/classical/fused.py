@@ -26,8 +26,9 @@ The arithmetic is that of :mod:`doubledip.classical.algorithms` (Fienup, Appl.
 Opt. 21, 2758 (1982); Luke, Inverse Problems 21, 37 (2005)); only the memory
 traffic differs.  Experimental and off by default (the engine's ``fused``
 option): faster per iteration in the speed benchmark and, on a real 256^2
-pattern from the command line, 10.3 s against 11.5 s, but its success rate on
-192 noisy simulated samples drew lower than the default's (see
+pattern from the command line, 10.3 s against 11.5 s, but on 384 noisy
+simulated samples its runs succeeded less often than the default's (75.5%
+against 82.3%, with single starts succeeding equally often; see
 ``docs/results.md``).  Numba is an optional dependency (``pip install
 doubledip[fast]``): :data:`AVAILABLE` is false without it.  The loops compile
 on first use and are cached on disk.

@@ -83,8 +83,8 @@ class ClassicalOptions:
         Experimental: on the CPU, run the modulus projection and the ER/HIO/RAAR
         updates as fused one-pass loops (:mod:`doubledip.classical.fused`, needs
         Numba: ``pip install doubledip[fast]``); same arithmetic, fewer passes
-        over memory.  Off by default until its quality on noisy data is settled
-        (see ``docs/results.md``).  Ignored without Numba and on CUDA.
+        over memory.  Off by default: on noisy simulated data its runs succeeded
+        less often (see ``docs/results.md``).  Ignored without Numba and on CUDA.
     """
 
     recipe: str = DEFAULT_RECIPE
