@@ -165,8 +165,8 @@ def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, a
     CPU tensors of one shape, ``support`` a bool tensor of the same shape.
     """
     n = support[0].numel() if support.ndim else 1
+    arrays = (x.numpy().reshape(-1, n), y.numpy().reshape(-1, n), support.numpy().reshape(-1, n))
     with _LOCK:
-        _loop("_update")(x.numpy().reshape(-1, n), y.numpy().reshape(-1, n), support.numpy().reshape(-1, n),
-                np.float32(alpha), np.float32(gamma), np.float32(1.0 if reflect else 0.0), bool(positivity),
-                bool(real))
+        _loop("_update")(*arrays, np.float32(alpha), np.float32(gamma), np.float32(1.0 if reflect else 0.0),
+                         bool(positivity), bool(real))
     return x
