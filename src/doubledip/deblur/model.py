@@ -226,7 +226,7 @@ def gcv_weight(y, kernel, *, grid=None) -> float:
     -------
     float
     """
-    from doubledip.deblur.kernel_estimate import periodic_extension
+    from doubledip.deblur.kernel_estimate import _difference_otfs, _otf, periodic_extension
 
     a = np.asarray(y, dtype=np.float64)
     a = a.mean(axis=0) if a.ndim == 3 else a
@@ -234,14 +234,9 @@ def gcv_weight(y, kernel, *, grid=None) -> float:
     grid = np.logspace(-6, 0, 37) if grid is None else np.asarray(grid, dtype=np.float64)
     yp = periodic_extension(a, max(k.shape))
     shape = yp.shape
-    padded = np.zeros(shape)
-    padded[:k.shape[0], :k.shape[1]] = k
-    padded = np.roll(padded, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))
-    k2 = np.abs(np.fft.rfft2(padded)) ** 2
+    k2 = np.abs(_otf(k, shape)) ** 2
     fy2 = np.abs(np.fft.rfft2(yp)) ** 2
-    fy_ = np.fft.rfftfreq(shape[1])[None, :]
-    fx_ = np.fft.fftfreq(shape[0])[:, None]
-    d2 = (2 - 2 * np.cos(2 * np.pi * fx_)) + (2 - 2 * np.cos(2 * np.pi * fy_))
+    d2 = sum(np.abs(d) ** 2 for d in _difference_otfs(shape))
     # rfft keeps half the spectrum: count the other half through the weights
     weight = np.full(k2.shape, 2.0)
     weight[:, 0] = 1.0
