@@ -177,8 +177,6 @@ class Engine:
         self.constrained = self.options.positivity or self.options.real
         self.inplace = _inplace_fft_ok(self.device.type)
         self.fused = bool(self.options.fused and self.device.type == "cpu" and fused.AVAILABLE)
-        if self.fused:
-            self._roles = fused.pixel_roles(self.data.measured, self.data.free_index)
         self._buffers: dict[str, torch.Tensor] = {}
         self.set_support(self._initial_support(support))
         self.guard = self._new_guard()
@@ -273,12 +271,7 @@ class Engine:
         """``(P_M src, loss, free_loss)``; the result lives in a work buffer."""
         X = self.transform(src)
         if self.fused:
-            loss, free = fused.modulus_projection_(X, self.data.amplitude, self._roles, self.ndim)
-            loss.div_(max(self.data.norm, 1e-30))
-            if self.data.free_index.numel():
-                free.div_(max(self.data.free_norm, 1e-30))
-            else:
-                free.fill_(float("nan"))
+            loss, free = fused.modulus_projection_(X, self.data)
         else:
             loss, free = modulus_projection_(X, self.data, self.work)
         return self.inverse(X), loss, free

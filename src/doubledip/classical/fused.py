@@ -54,7 +54,7 @@ try:
 except ImportError:  # pragma: no cover - numba is optional (doubledip[fast])
     numba = None
 
-__all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_", "pixel_roles"]
+__all__ = ["AVAILABLE", "CHUNK", "modulus_projection_", "object_update_"]
 
 AVAILABLE = numba is not None
 CHUNK = 16384
@@ -120,39 +120,29 @@ def _loop(name: str):
     return _PARALLEL[name]
 
 
-def pixel_roles(measured: torch.Tensor, free_index: torch.Tensor) -> torch.Tensor:
-    """The ``role`` array of :func:`modulus_projection_`: 1 measured, 2 held out, 0 neither (uint8, flat)."""
-    role = (measured.reshape(-1) > 0).to(torch.uint8)
-    role[free_index] = 2
-    return role
-
-
-def modulus_projection_(X: torch.Tensor, amplitude: torch.Tensor, role: torch.Tensor, ndim: int):
-    r"""Project the Fourier fields ``X`` on the modulus set in place; return the amplitude residuals per start.
+def modulus_projection_(X: torch.Tensor, data):
+    r"""Project the Fourier fields ``X`` on the modulus set in place, as
+    :func:`doubledip.classical.projections.modulus_projection_` does, in one pass.
 
     Parameters
     ----------
     X : Tensor, complex64, CPU, contiguous, shape ``(..., *grid)``
-    amplitude : Tensor, float32, shape ``grid``
-        Measured amplitudes :math:`a`.
-    role : Tensor, uint8, ``grid`` pixels
-        1 where the projection constrains ``X``, 2 on held-out pixels, 0 elsewhere
-        (:func:`pixel_roles`); ``X`` is kept where it is not 1.
-    ndim : int
-        Number of grid axes.
+    data : :class:`~doubledip.classical.projections.FourierData`
+        Its ``amplitude`` and ``role`` (1 projected, 2 held out, 0 neither).
 
     Returns
     -------
-    (measured, held_out) : Tensors, float32, shape ``X.shape[:-ndim]``
-        :math:`\sum (|X| - a)^2` of ``X`` *before* the projection over the
-        constrained and over the held-out pixels (unnormalised).
+    (loss, free_loss) : Tensors, float32, shape ``X.shape[:-ndim]``
+        The normalised Fourier errors of ``X`` *before* the projection, on the
+        measured and on the held-out pixels (NaN when none is held out).
     """
-    batch = X.shape[: X.ndim - ndim]
-    flat = X.numpy().reshape(-1, amplitude.numel())
+    batch = X.shape[: X.ndim - data.ndim]
+    flat = X.numpy().reshape(-1, data.amplitude.numel())
     partial = np.empty((flat.shape[0], -(-flat.shape[1] // CHUNK), 2), dtype=np.float64)
     with _LOCK:
-        _loop("_modulus")(flat, amplitude.numpy().reshape(-1), role.numpy().reshape(-1), partial)
-    sums = torch.from_numpy(partial.sum(axis=1).astype(np.float32))
+        _loop("_modulus")(flat, data.amplitude.numpy().reshape(-1), data.role.numpy(), partial)
+    norms = [max(data.norm, 1e-30), max(data.free_norm, 1e-30) if data.free_index.numel() else np.nan]
+    sums = torch.from_numpy((partial.sum(axis=1) / norms).astype(np.float32))
     return sums[:, 0].reshape(batch), sums[:, 1].reshape(batch)
 
 

@@ -75,6 +75,9 @@ class FourierData:
         Number of grid axes.
     loss_weight : Tensor, float32
         ``measured / norm``, flattened (the Fourier error is one matrix-vector product).
+    role : Tensor, uint8
+        Flattened: 1 on measured pixels, 2 on held-out ones, 0 elsewhere (the fused
+        loops of :mod:`doubledip.classical.fused` read this instead of the masks).
     """
 
     amplitude: torch.Tensor
@@ -88,10 +91,14 @@ class FourierData:
     free_norm: float
     ndim: int
     loss_weight: torch.Tensor | None = None
+    role: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.loss_weight is None:
             self.loss_weight = (self.measured / max(self.norm, _EPS)).reshape(-1)
+        if self.role is None:
+            self.role = (self.measured.reshape(-1) > 0).to(torch.uint8)
+            self.role[self.free_index] = 2
 
     @property
     def shape(self) -> tuple[int, ...]:
