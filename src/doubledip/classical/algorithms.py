@@ -9,9 +9,9 @@ updates below select with ``s`` in place (few passes); with positivity or a
 real object the same formulas use the part-wise keep mask of
 :func:`~doubledip.classical.projections.object_keep`.
 
-On the CPU, ER, HIO and RAAR run their object-space step as one fused loop
-(:func:`doubledip.classical.fused.object_update_`, same arithmetic) when the
-engine's ``fused`` is set.
+ER, HIO and RAAR share one object-space step (``_object_step``), which on the
+CPU runs as one fused loop (:func:`doubledip.classical.fused.object_update_`,
+same arithmetic) when the engine's ``fused`` is set.
 
 Every operator returns ``(loss, free_loss)``: the normalised Fourier errors of
 the iterate it started from (shape ``(starts,)``).
@@ -48,10 +48,27 @@ def _blend_(engine, base: torch.Tensor, target: torch.Tensor, keep: torch.Tensor
     return base
 
 
-def _fused_update_(engine, y: torch.Tensor, *, alpha: float, gamma: float, reflect: bool = False):
-    o = engine.options
-    fused.object_update_(engine.x, y, engine.support, alpha=alpha, gamma=gamma, reflect=reflect,
-                         positivity=o.positivity, real=o.real)
+def _object_step(engine, y: torch.Tensor, *, alpha: float, gamma: float, reflect: bool = False) -> None:
+    r"""The object-space step of ER, HIO and RAAR, in place on ``engine.x``.
+
+    :math:`x \leftarrow y` where the test point (:math:`y`, or :math:`2y - x` with
+    ``reflect``) satisfies the object constraint, :math:`\alpha x + \gamma y` elsewhere
+    -- one fused loop on the CPU when the engine's ``fused`` is set
+    (:func:`doubledip.classical.fused.object_update_`).
+    """
+    x, o = engine.x, engine.options
+    if engine.fused:
+        fused.object_update_(x, y, engine.support, alpha=alpha, gamma=gamma, reflect=reflect,
+                             positivity=o.positivity, real=o.real)
+        return
+    keep = _keep(engine, 2 * y - x if reflect else y) if engine.constrained else None
+    if alpha == 0 and gamma == 0:
+        x.zero_()
+    else:
+        if alpha != 1:
+            x.mul_(alpha)
+        x.add_(y, alpha=gamma)
+    _blend_(engine, x, y, keep)
 
 
 def error_reduction(engine):
@@ -61,14 +78,7 @@ def error_reduction(engine):
     once the iterate lies in :math:`S`.
     """
     y, loss, free = engine.fourier(engine.x)
-    if engine.fused:
-        _fused_update_(engine, y, alpha=0.0, gamma=0.0)
-        return loss, free
-    keep = _keep(engine, y) if engine.constrained else None
-    if keep is None:
-        torch.where(engine.support, y, y.new_zeros(()), out=engine.x)
-    else:
-        engine.x.copy_(_mask_(engine, y, keep))
+    _object_step(engine, y, alpha=0.0, gamma=0.0)
     return loss, free
 
 
@@ -77,19 +87,9 @@ def hybrid_input_output(engine):
 
     .. math:: x \leftarrow \begin{cases} y & \text{where } y \text{ satisfies the object constraint} \\
               x - \beta y & \text{elsewhere} \end{cases}
-
-    computed as :math:`x' = x - \beta y`, :math:`x \leftarrow x' + k \odot (y - x')`
-    with ``k`` the keep mask of :math:`y` (the support, for a support-only constraint).
     """
-    beta = engine.options.beta
-    x = engine.x
-    y, loss, free = engine.fourier(x)
-    if engine.fused:
-        _fused_update_(engine, y, alpha=1.0, gamma=-beta)
-        return loss, free
-    keep = _keep(engine, y) if engine.constrained else None
-    x.sub_(y, alpha=beta)
-    _blend_(engine, x, y, keep)
+    y, loss, free = engine.fourier(engine.x)
+    _object_step(engine, y, alpha=1.0, gamma=-engine.options.beta)
     return loss, free
 
 
@@ -103,14 +103,8 @@ def raar(engine):
     :math:`t = \beta x + (1 - 2\beta) y` elsewhere.
     """
     beta = engine.options.beta
-    x = engine.x
-    y, loss, free = engine.fourier(x)
-    if engine.fused:
-        _fused_update_(engine, y, alpha=beta, gamma=1 - 2 * beta, reflect=True)
-        return loss, free
-    keep = _keep(engine, 2 * y - x) if engine.constrained else None
-    x.mul_(beta).add_(y, alpha=1 - 2 * beta)
-    _blend_(engine, x, y, keep)
+    y, loss, free = engine.fourier(engine.x)
+    _object_step(engine, y, alpha=beta, gamma=1 - 2 * beta, reflect=True)
     return loss, free
 
 
