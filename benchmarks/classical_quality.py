@@ -53,9 +53,9 @@ def parse_set(pairs):
     return out
 
 
-def run_case(name, case, *, method, options, samples, device):
+def run_case(name, case, *, method, options, samples, device, first=0):
     errors, subpixel, oracle, seconds, collapsed, exploded, per_start = [], [], [], [], [], [], []
-    for i in range(samples):
+    for i in range(first, first + samples):
         m = simulate_measurement(crystal2d(case["n"], seed=i), pattern_shape=(case["N"],) * 2,
                                  photons=case["photons"], beamstop=case["beamstop"], seed=1000 + i)
         t0 = time.perf_counter()
@@ -75,7 +75,7 @@ def run_case(name, case, *, method, options, samples, device):
         exploded.append(int((result.history["guard_exploded_starts"] > 0).sum()))
     e, o, sub = np.array(errors), np.array(oracle), np.array(subpixel)
     return {
-        "case": name, **case, "samples": samples,
+        "case": name, **case, "samples": samples, "first_sample": first,
         "success_0.05": float(np.mean(e < 0.05)), "success_0.2": float(np.mean(e < 0.2)),
         "median": float(np.median(e)), "mean": float(np.mean(e)), "success_0.1": float(np.mean(e < 0.1)),
         "median_subpixel": float(np.median(sub)), "success_0.1_subpixel": float(np.mean(sub < 0.1)),
@@ -110,6 +110,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", default="hio-er-sw")
     p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--first", type=int, default=0, help="index of the first sample (samples first .. first + samples - 1)")
     p.add_argument("--starts", type=int, default=8)
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     p.add_argument("--set", action="append", metavar="OPTION=VALUE", help="override an option of the method")
@@ -125,7 +126,7 @@ def main(argv=None):
     results = []
     for name in args.cases.split(","):
         r = run_case(name, CASES[name], method=args.method, options=options, samples=args.samples,
-                     device=args.device)
+                     device=args.device, first=args.first)
         print(f"{name}: <0.05 {r['success_0.05']:.0%}  <0.2 {r['success_0.2']:.0%}  median {r['median']:.3f}  "
               f"sub-pixel: median {r['median_subpixel']:.3f} <0.1 {r['success_0.1_subpixel']:.0%}  (oracle {r['oracle_median']:.3f})  {r['seconds_per_sample']:.1f} s/sample", flush=True)
         results.append(r)

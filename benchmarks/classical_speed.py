@@ -5,9 +5,10 @@ the same process:
 
 * ``engine``: one HIO step of :class:`doubledip.classical.Engine` with its
   default options (modulus projection with masked and held-out pixels, Fourier
-  error of every start, support update), median over ``--iterations`` rounds;
-* ``fused``: the same step with the experimental ``fused=True`` (the one-pass
-  Numba loops of :mod:`doubledip.classical.fused`; CPU with Numba only);
+  error of every start, support update; on the CPU the fused Numba loops of
+  :mod:`doubledip.classical.fused`), median over ``--iterations`` rounds;
+* ``torch``: on the CPU, the same step with ``fused=False`` (the torch
+  operations, the arithmetic of the CUDA path);
 * ``numpy``: the same iteration written plainly in NumPy (complex64,
   ``np.fft`` with ``norm="ortho"``, ``np.where``), median as well;
 * ``fft bound``: one forward plus one inverse torch FFT of the same batch, the
@@ -60,9 +61,9 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def engine_runner(intensity, mask, starts, device, fused=False):
+def engine_runner(intensity, mask, starts, device, **options):
     """One HIO step of the engine, and its peak memory per start in pattern-sized complex64 arrays."""
-    engine = Engine(intensity, mask, options=ClassicalOptions(starts=starts, fused=fused), seed=0, device=device)
+    engine = Engine(intensity, mask, options=ClassicalOptions(starts=starts, **options), seed=0, device=device)
     engine.run("2*HIO + SW")  # the guard's support copy exists from the first shrink-wrap on
     engine.step("HIO")
     held = [engine.x, engine.support, *engine._buffers.values()]
@@ -138,11 +139,11 @@ def time_round_robin(runners: dict, rounds: int) -> dict:
     return {name: (float(np.median(v)), float(np.min(v))) for name, v in times.items()}
 
 
-def fused_cell(r) -> str:
-    if not r.get("fused_s"):
+def torch_cell(r) -> str:
+    if not r.get("torch_s"):
         return "-"
-    vs = f"{r['fused_vs_numpy']:.2f}x, " if r.get("fused_vs_numpy") else ""
-    return f"{r['fused_s'] * 1e3:.2f} ({vs}{r['fused_fraction_of_fft_bound']:.2f})"
+    vs = f"{r['torch_vs_numpy']:.2f}x, " if r.get("torch_vs_numpy") else ""
+    return f"{r['torch_s'] * 1e3:.2f} ({vs}{r['torch_fraction_of_fft_bound']:.2f})"
 
 
 def markdown(report) -> str:
@@ -150,11 +151,11 @@ def markdown(report) -> str:
              f"{report['threads']} thread(s)", "",
              "medians; `it/s` = iterations of the whole batch per second; `start-it/s` = it/s x starts; "
              "`vs numpy` = engine speed / NumPy speed (same iteration, same run); `of FFT bound` = "
-             "(one forward + one inverse FFT) / engine iteration; `fused` = the engine with the experimental "
-             "`fused=True` (Numba loops), its ratios to NumPy and to the bound in brackets; memory = "
+             "(one forward + one inverse FFT) / engine iteration; `torch` = the engine with `fused=False` "
+             "(torch operations instead of the fused loops), its ratios to NumPy and to the bound in brackets; memory = "
              "pattern-sized complex64 arrays per start held by the engine", "",
              "| grid | starts | engine ms | it/s | start-it/s | numpy ms | vs numpy | FFT pair ms "
-             "| of FFT bound | vs numpy (min) | of FFT bound (min) | memory / start | fused ms (vs numpy, of bound) |",
+             "| of FFT bound | vs numpy (min) | of FFT bound (min) | memory / start | torch ms (vs numpy, of bound) |",
              "|" + "---|" * 13]
     for r in report["cases"]:
         grid = "x".join(map(str, r["shape"]))
@@ -164,7 +165,7 @@ def markdown(report) -> str:
                      f"{r['start_iterations_per_s']:.1f} | {numpy_ms} | {ratio} | {r['fft_pair_s'] * 1e3:.2f} | "
                      f"{r['fraction_of_fft_bound']:.2f} | "
                      f"{'-' if r['vs_numpy_min'] is None else format(r['vs_numpy_min'], '.2f') + 'x'} | "
-                     f"{r['fraction_of_fft_bound_min']:.2f} | {r['memory_arrays_per_start']:.2f} | {fused_cell(r)} |")
+                     f"{r['fraction_of_fft_bound_min']:.2f} | {r['memory_arrays_per_start']:.2f} | {torch_cell(r)} |")
     load, end = report.get("load_average"), report.get("load_average_end")
     if load:
         lines += ["", f"load average (1, 5, 15 min) at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}, at end "
@@ -196,19 +197,18 @@ def main(argv=None):
         intensity, mask = synthetic(shape)
         engine_step, memory = engine_runner(intensity, mask, starts, device)
         runners = {"engine": engine_step, "fft": fft_runner(shape, starts, device)}
-        if fused.AVAILABLE and device.type == "cpu":
-            fused_step, fused_memory = engine_runner(intensity, mask, starts, device, fused=True)
-            runners["fused"] = fused_step
+        if fused.AVAILABLE and device.type == "cpu":  # the default engine ran the fused loops
+            runners["torch"], torch_memory = engine_runner(intensity, mask, starts, device, fused=False)
         if not args.no_numpy:
             runners["numpy"] = numpy_runner(intensity, mask, starts)
         t = time_round_robin(runners, args.iterations)
         engine_s, fft_s = t["engine"][0], t["fft"][0]
         numpy_s = t["numpy"][0] if "numpy" in t else None
-        fused_s = t["fused"][0] if "fused" in t else None
-        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "fused_s": fused_s,
-             "fused_fraction_of_fft_bound": fft_s / fused_s if fused_s else None,
-             "fused_vs_numpy": numpy_s / fused_s if fused_s and numpy_s else None,
-             "fused_memory_arrays_per_start": fused_memory if fused_s else None,
+        torch_s = t["torch"][0] if "torch" in t else None
+        r = {"shape": list(shape), "starts": starts, "engine_s": engine_s, "torch_s": torch_s,
+             "torch_fraction_of_fft_bound": fft_s / torch_s if torch_s else None,
+             "torch_vs_numpy": numpy_s / torch_s if torch_s and numpy_s else None,
+             "torch_memory_arrays_per_start": torch_memory if torch_s else None,
              "fft_pair_s": fft_s, "numpy_s": numpy_s,
              "iterations_per_s": 1 / engine_s, "start_iterations_per_s": starts / engine_s,
              "vs_numpy": numpy_s / engine_s if numpy_s else None, "fraction_of_fft_bound": fft_s / engine_s,
@@ -219,7 +219,7 @@ def main(argv=None):
         results.append(r)
         vs = "" if numpy_s is None else f"{numpy_s / engine_s:.2f}x numpy (min {r['vs_numpy_min']:.2f}), "
         print(f"{'x'.join(map(str, shape))} x{starts}: engine {engine_s * 1e3:.2f} ms ({starts / engine_s:.1f} "
-              f"start-it/s), fused {'-' if fused_s is None else f'{fused_s * 1e3:.2f} ms'}, numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
+              f"start-it/s), torch {'-' if torch_s is None else f'{torch_s * 1e3:.2f} ms'}, numpy {'-' if numpy_s is None else f'{numpy_s * 1e3:.2f} ms'}, FFT pair "
               f"{fft_s * 1e3:.2f} ms -> {fft_s / engine_s:.2f} of bound (min {r['fraction_of_fft_bound_min']:.2f}), "
               f"{vs}{memory:.2f} arrays/start", flush=True)
     report = {"cases": results, "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,

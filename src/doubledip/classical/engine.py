@@ -10,12 +10,12 @@ conventions (centred, global phase fixed).
 
 Memory per start in the HIO/ER/RAAR loop, in complex64 pattern-sized arrays:
 
-* torch operations (the default): the iterate, its Fourier transform (reused in
-  place for the inverse where the device allows it), the support as bool and
-  two float32 scratch arrays, i.e. 3.125 arrays (plus the inverse transform's
-  own array on a device where it cannot run in place);
-* with the experimental fused CPU loops (``fused=True``,
-  :mod:`doubledip.classical.fused`): the same less the scratch arrays, 2.125.
+* with the fused CPU loops (the default on the CPU, ``fused=True``,
+  :mod:`doubledip.classical.fused`): the iterate, its Fourier transform (reused
+  in place for the inverse) and the support as bool, i.e. 2.125 arrays;
+* with torch operations (CUDA, or ``fused=False``): the same plus two float32
+  scratch arrays, i.e. 3.125 arrays (plus the inverse transform's own array on
+  a device where it cannot run in place).
 
 DM and OSS add one array, the shrink-wrap guard one bool array.
 """
@@ -452,6 +452,7 @@ class Engine:
             best_start=int(self.start_indices[best]),
             averaged_starts=[int(self.start_indices[j]) for j in averaged],
             free_pixels=int(self.free.sum()),
+            fused_loops=self.fused,
             initial_support_fraction=self.initial_support_fraction,
             support_guard={"collapsing_starts": int((history["guard_collapsed_starts"] > 0).sum()),
                            "exploding_starts": int((history["guard_exploded_starts"] > 0).sum())},
