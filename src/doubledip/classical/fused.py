@@ -34,10 +34,11 @@ seconds) and are cached on disk.
 
 Threads: the loops use as many threads as torch (``torch.get_num_threads()``),
 on Numba's default threading layer (OpenMP where present: its launches cost a
-fraction of those of Numba's own work queue).  A process forked from one that
-has started that thread pool must not use it (GNU OpenMP terminates it), so
-such a child -- a worker of a fork-based pool -- runs serial builds of the
-same loops.  A lock keeps two Python threads from launching at once.
+fraction of those of Numba's own work queue).  Serial builds of the same
+loops run with one thread, on at most two chunks (where a launch costs more
+than it saves), and in a process forked from one that has started the thread
+pool, which must not use it (GNU OpenMP terminates it) -- a worker of a
+fork-based pool.  A lock keeps two Python threads from launching at once.
 """
 
 from __future__ import annotations
@@ -128,13 +129,18 @@ if AVAILABLE:
                for f in (_modulus, _update)}
 
 
-def _loop(name: str):
-    """The parallel build of a loop, or the serial one in a process forked from the pool's owner."""
+def _loop(name: str, pixels: int):
+    """The build of a loop to run on ``pixels`` pixels in all.
+
+    Serial for one thread or at most two chunks (a parallel launch costs more than
+    it saves there, and far more when another process holds a core), and in a
+    process forked from the pool's owner; parallel otherwise.
+    """
     if not _POOL_PID:
         _POOL_PID.append(os.getpid())
-    if os.getpid() != _POOL_PID[0]:
-        return _SERIAL[name]
     threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if os.getpid() != _POOL_PID[0] or threads == 1 or pixels <= 2 * CHUNK:
+        return _SERIAL[name]
     if _THREADS.get(threading.get_ident()) != threads:  # Numba's setting is per calling thread
         numba.set_num_threads(threads)
         _THREADS[threading.get_ident()] = threads
@@ -162,7 +168,7 @@ def modulus_projection_(X: torch.Tensor, data):
     flat = torch.view_as_real(X).numpy().reshape(-1, 2 * n)
     partial = np.empty((flat.shape[0], -(-n // CHUNK), 2), dtype=np.float64)
     with _LOCK:
-        _loop("_modulus")(flat, data.amplitude.numpy().reshape(-1), data.role.numpy(), partial)
+        _loop("_modulus", flat.size // 2)(flat, data.amplitude.numpy().reshape(-1), data.role.numpy(), partial)
     norms = [max(data.norm, 1e-30), max(data.free_norm, 1e-30) if data.free_index.numel() else np.nan]
     sums = torch.from_numpy((partial.sum(axis=1) / norms).astype(np.float32))
     return sums[:, 0].reshape(batch), sums[:, 1].reshape(batch)
@@ -180,6 +186,6 @@ def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, a
     arrays = (torch.view_as_real(x).numpy().reshape(-1, 2 * n), torch.view_as_real(y).numpy().reshape(-1, 2 * n),
               support.numpy().reshape(-1, n))
     with _LOCK:
-        _loop("_update")(*arrays, np.float32(alpha), np.float32(gamma), np.float32(1.0 if reflect else 0.0),
-                         bool(positivity), bool(real))
+        _loop("_update", support.numel())(*arrays, np.float32(alpha), np.float32(gamma),
+                                          np.float32(1.0 if reflect else 0.0), bool(positivity), bool(real))
     return x
