@@ -71,7 +71,8 @@ def engine_runner(intensity, mask, starts, device, **options):
     if engine.guard.best_support is not None:
         held.append(engine.guard.best_support)
     grid = engine.x[0].numel() * 8
-    memory = sum(t.numel() * t.element_size() for t in held) / (starts * grid)
+    # plus the Fourier transform, a temporary of every iteration (reused in place for the inverse)
+    memory = sum(t.numel() * t.element_size() for t in held) / (starts * grid) + 1
 
     def step():
         engine.step("HIO")

@@ -11,8 +11,9 @@ conventions (centred, global phase fixed).
 Memory per start in the HIO/ER/RAAR loop, in complex64 pattern-sized arrays:
 
 * with the fused CPU loops (the default on the CPU, ``fused=True``,
-  :mod:`doubledip.classical.fused`): the iterate, its Fourier transform (reused
-  in place for the inverse) and the support as bool, i.e. 2.125 arrays;
+  :mod:`doubledip.classical.fused`): the iterate, its Fourier transform (a
+  temporary, reused in place for the inverse) and the support as bool, i.e.
+  2.125 arrays;
 * with torch operations (CUDA, or ``fused=False``): the same plus two float32
   scratch arrays, i.e. 3.125 arrays (plus the inverse transform's own array on
   a device where it cannot run in place).
@@ -247,19 +248,17 @@ class Engine:
         return self._buffers[name]
 
     @property
-    def X(self) -> torch.Tensor:
-        """The Fourier buffer of :meth:`transform`."""
-        return self.buffer("X")
-
-    @property
     def work(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Two float scratch arrays of the torch modulus projection."""
         return self.buffer("work0", torch.float32), self.buffer("work1", torch.float32)
 
     def transform(self, src: torch.Tensor) -> torch.Tensor:
-        """``F src`` into the engine's Fourier buffer (unitary, origin first, as :func:`doubledip.fft.fft`)."""
-        torch.fft.fftn(src, dim=self.dims, norm="ortho", out=self.X)
-        return self.X
+        """``F src`` as a new array (unitary, origin first, as :func:`doubledip.fft.fft`).
+
+        A new array rather than ``out=`` into a held one: on the CPU the HIO step was
+        4-17% faster so, and the array is the same size as the held one was.
+        """
+        return torch.fft.fftn(src, dim=self.dims, norm="ortho")
 
     def inverse(self, X: torch.Tensor) -> torch.Tensor:
         """``F^{-1} X``, in place when the device allows it, else into a spare buffer."""
