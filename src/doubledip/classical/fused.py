@@ -100,13 +100,19 @@ if AVAILABLE:
             x[2 * i] = yr if keep_re else alpha * xr + gamma * yr
             x[2 * i + 1] = yi if keep_im else alpha * xi + gamma * yi
 
-    def _modulus(X, amplitude, role, partial):  # pragma: no cover - compiled
+    def _modulus(X, amplitude, role, scale, partial, errors):  # pragma: no cover - compiled
         n = amplitude.shape[0]
         chunks = partial.shape[1]
         for job in numba.prange(X.shape[0] * chunks):
             k, c = job // chunks, job % chunks
             lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
             _modulus_chunk(X[k, 2 * lo:2 * hi], amplitude[lo:hi], role[lo:hi], partial[k, c])
+        for k in range(X.shape[0]):  # the chunks' sums in a fixed order, normalised
+            for j in range(2):
+                total = 0.0
+                for c in range(chunks):
+                    total += partial[k, c, j]
+                errors[j, k] = total * scale[j]
 
     def _update(x, y, support, alpha, gamma, reflect, positivity, real):  # pragma: no cover - compiled
         n = support.shape[1]
@@ -164,14 +170,23 @@ def modulus_projection_(X: torch.Tensor, data):
         measured and on the held-out pixels (NaN when none is held out).
     """
     batch = X.shape[: X.ndim - data.ndim]
-    n = data.amplitude.numel()
-    flat = torch.view_as_real(X).numpy().reshape(-1, 2 * n)
-    partial = np.empty((flat.shape[0], -(-n // CHUNK), 2), dtype=np.float64)
+    amplitude, role, scale = _data_arrays(data)
+    flat = X.numpy().reshape(-1, amplitude.size).view(np.float32)
+    partial = np.empty((flat.shape[0], -(-amplitude.size // CHUNK), 2), dtype=np.float64)
+    errors = torch.empty((2, flat.shape[0]))
     with _LOCK:
-        _loop("_modulus", flat.size // 2)(flat, data.amplitude.numpy().reshape(-1), data.role.numpy(), partial)
-    norms = [max(data.norm, 1e-30), max(data.free_norm, 1e-30) if data.free_index.numel() else np.nan]
-    sums = torch.from_numpy((partial.sum(axis=1) / norms).astype(np.float32))
-    return sums[:, 0].reshape(batch), sums[:, 1].reshape(batch)
+        _loop("_modulus", flat.size // 2)(flat, amplitude, role, scale, partial, errors.numpy())
+    return errors[0].reshape(batch), errors[1].reshape(batch)
+
+
+def _data_arrays(data):
+    """``data``'s amplitudes and pixel roles as flat NumPy arrays, and the two normalisations (kept on ``data``)."""
+    arrays = data.__dict__.get("_fused_arrays")
+    if arrays is None:
+        free_scale = 1 / max(data.free_norm, 1e-30) if data.free_index.numel() else np.nan
+        scale = np.array([1 / max(data.norm, 1e-30), free_scale])
+        arrays = data._fused_arrays = (data.amplitude.numpy().reshape(-1), data.role.numpy(), scale)
+    return arrays
 
 
 def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, alpha: float, gamma: float,
@@ -183,7 +198,7 @@ def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, a
     CPU tensors of one shape, ``support`` a bool tensor of the same shape.
     """
     n = support[0].numel() if support.ndim else 1
-    arrays = (torch.view_as_real(x).numpy().reshape(-1, 2 * n), torch.view_as_real(y).numpy().reshape(-1, 2 * n),
+    arrays = (x.numpy().reshape(-1, n).view(np.float32), y.numpy().reshape(-1, n).view(np.float32),
               support.numpy().reshape(-1, n))
     with _LOCK:
         _loop("_update", support.numel())(*arrays, np.float32(alpha), np.float32(gamma),
