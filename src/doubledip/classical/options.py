@@ -82,7 +82,7 @@ class ClassicalOptions:
     fused : bool
         On the CPU, run the modulus projection and the ER/HIO/RAAR updates as
         one-pass compiled loops (:mod:`doubledip.classical.fused`, Numba); the same
-        arithmetic up to rounding, 21-33% less time per HIO iteration in the speed
+        arithmetic up to rounding, 20-40% less time per HIO iteration in the speed
         benchmark (``benchmarks/classical_speed.py``).  False:
         the torch operations, as on CUDA (where this is ignored).
     """
