@@ -161,7 +161,8 @@ def modulus_projection_(X: torch.Tensor, data):
     ----------
     X : Tensor, complex64, CPU, contiguous, shape ``(..., *grid)``
     data : :class:`~doubledip.classical.projections.FourierData`
-        Its ``amplitude`` and ``role`` (1 projected, 2 held out, 0 neither).
+        Its ``loop_arrays``: amplitudes, ``role`` (1 projected, 2 held out, 0 neither)
+        and the two normalisations.
 
     Returns
     -------
@@ -170,23 +171,13 @@ def modulus_projection_(X: torch.Tensor, data):
         measured and on the held-out pixels (NaN when none is held out).
     """
     batch = X.shape[: X.ndim - data.ndim]
-    amplitude, role, scale = _data_arrays(data)
+    amplitude, role, scale = data.loop_arrays
     flat = X.numpy().reshape(-1, amplitude.size).view(np.float32)
     partial = np.empty((flat.shape[0], -(-amplitude.size // CHUNK), 2), dtype=np.float64)
     errors = torch.empty((2, flat.shape[0]))
     with _LOCK:
         _loop("_modulus", flat.size // 2)(flat, amplitude, role, scale, partial, errors.numpy())
     return errors[0].reshape(batch), errors[1].reshape(batch)
-
-
-def _data_arrays(data):
-    """``data``'s amplitudes and pixel roles as flat NumPy arrays, and the two normalisations (kept on ``data``)."""
-    arrays = data.__dict__.get("_fused_arrays")
-    if arrays is None:
-        free_scale = 1 / max(data.free_norm, 1e-30) if data.free_index.numel() else np.nan
-        scale = np.array([1 / max(data.norm, 1e-30), free_scale])
-        arrays = data._fused_arrays = (data.amplitude.numpy().reshape(-1), data.role.numpy(), scale)
-    return arrays
 
 
 def object_update_(x: torch.Tensor, y: torch.Tensor, support: torch.Tensor, *, alpha: float, gamma: float,

@@ -26,6 +26,7 @@ Fienup, "Phase retrieval algorithms: a comparison", Appl. Opt. 21, 2758 (1982).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -99,6 +100,15 @@ class FourierData:
         if self.role is None:
             self.role = (self.measured.reshape(-1) > 0).to(torch.uint8)
             self.role[self.free_index] = 2
+
+    @functools.cached_property
+    def loop_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the fused CPU loops: the flat amplitudes and ``role`` as NumPy views (CPU
+        only), and the factors normalising the two errors, ``[1 / norm, 1 / free_norm]``
+        (NaN for the second when no pixel is held out)."""
+        free_scale = 1 / max(self.free_norm, _EPS) if self.free_index.numel() else np.nan
+        scale = np.array([1 / max(self.norm, _EPS), free_scale])
+        return self.amplitude.numpy().reshape(-1), self.role.numpy(), scale
 
     @property
     def shape(self) -> tuple[int, ...]:
