@@ -58,17 +58,35 @@ def test_simulate_deblur_evaluate_end_to_end(doubledip, tmp_path, sharp_png):
     (["deblur", "{png}", "-o", "{tmp}/o.jpg"], "unknown output format"),
     (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel-size", "99"], "kernel size"),
     (["deblur", "{png}", "-o", "{tmp}/nowhere/o.png"], "does not exist"),
+    (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/k.npy", "--iterations", "5"], "do not apply"),
+    (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/negative.npy"], "is not a usable kernel"),
     (["simulate", "blur", "-o", "{tmp}/b.npz"], "needs an IMAGE"),
     (["simulate", "blur", "skimage:nothing", "-o", "{tmp}/b.npz"], "unknown scikit-image sample"),
     (["simulate", "blur", "{png}", "-o", "{tmp}/b.cxi"], "use a .npz"),
 ])
 def test_bad_inputs_give_one_line_and_exit_code_2(doubledip, tmp_path, sharp_png, argv, words):
     (tmp_path / "notes.png").write_text("not an image")
+    np.save(tmp_path / "k.npy", np.full((3, 3), 1 / 9))
+    np.save(tmp_path / "negative.npy", -np.ones((3, 3)))
     argv = [a.format(tmp=tmp_path, png=sharp_png) for a in argv]
     code, out, err = doubledip(*argv)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_deblur_with_a_known_kernel_file(doubledip, tmp_path, sharp_png):
+    sample = tmp_path / "blurred.npz"
+    assert doubledip("simulate", "blur", sharp_png, "-o", sample, "--kernel-size", "5", "--seed", "3")[0] == 0
+    with np.load(sample) as z:
+        np.save(tmp_path / "k.npy", z["kernel"])
+        image, blurred = z["image"], z["blurred"]
+    estimate = tmp_path / "sharp.npy"
+    code, out, err = doubledip("deblur", sample, "-o", estimate, "--kernel", tmp_path / "k.npy", "--quiet")
+    assert code == 0, err
+    assert "the given 5x5 kernel" in out
+    inner = (slice(3, -3), slice(3, -3))
+    assert np.abs(np.load(estimate) - image)[inner].mean() < np.abs(blurred - image)[inner].mean()
 
 
 def test_image_files_round_trip(tmp_path, rng):

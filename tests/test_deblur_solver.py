@@ -88,25 +88,41 @@ def test_scores_are_invariant_to_the_shift_ambiguity(rng):
 
 
 def test_without_a_generator_fit_the_l0_estimate_is_the_kernel(blurry):
-    result = deblur(blurry, {"kernel_size": 5, "iterations": 0}, seed=0)
+    result = deblur(blurry, {"kernel_size": 5, "iterations": 0, "kernel_init": "l0"}, seed=0)
     expected = estimate_kernel(blurry, 5)
     np.testing.assert_allclose(result.kernel, expected, atol=1e-6)
-    assert result.config["iterations_run"] == 0 and result.config["final"] == "tikhonov"
-    assert result.config["tikhonov_lambda"] > 0 and result.image.shape == blurry.shape
+    assert result.config["kernel_choice"] is None
+    assert result.config["iterations_run"] == 0 and result.config["final"] == "tv"
+    assert result.config["final_weight"] > 0 and result.image.shape == blurry.shape
     assert np.all(np.isfinite(result.image)) and "loss" not in result.history
     with pytest.raises(ConfigError, match="final 'dip'"):
         deblur(blurry, {"kernel_size": 5, "iterations": 0, "final": "dip"})
 
 
+def test_select_keeps_the_candidate_that_best_predicts_held_out_pixels(blurry):
+    result = deblur(blurry, {"kernel_size": 7, "kernel_candidates": ["l0", "sparse", "coarse"]}, seed=4)
+    choice = result.config["kernel_choice"]
+    errors = choice["holdout_errors"]
+    assert list(errors) == ["l0", "sparse", "coarse"] and choice["chosen"] == min(errors, key=errors.get)
+    variant = {"l0": {}, "sparse": {"threshold": 0.1}, "coarse": {"lam": 8e-3}}[choice["chosen"]]
+    np.testing.assert_allclose(result.kernel, estimate_kernel(blurry, 7, **variant), atol=1e-6)
+    again = deblur(blurry, {"kernel_size": 7, "kernel_candidates": ["l0", "sparse", "coarse"]}, seed=4)
+    assert again.config["kernel_choice"] == choice
+    with pytest.raises(ConfigError, match="kernel_candidates"):
+        deblur(blurry, {"kernel_candidates": ["l0", "huge"]})
+    with pytest.raises(ConfigError, match="holdout_size"):
+        deblur(blurry, {"holdout_size": 2})
+
+
 def test_gcv_weight_is_at_least_the_noise_floor(blurry):
-    opts = {"kernel_size": 5, "iterations": 0}
+    opts = {"kernel_size": 5, "iterations": 0, "final": "tikhonov"}
     gcv = deblur(blurry, {**opts, "tikhonov_weight": "gcv"}).config
     noise = deblur(blurry, {**opts, "tikhonov_weight": "noise"}).config
-    assert noise["tikhonov_lambda"] == pytest.approx(60.0 * (noise["noise_std"] / noise["intensity_scale"]) ** 2)
-    assert gcv["tikhonov_lambda"] >= noise["tikhonov_lambda"]
+    assert noise["final_weight"] == pytest.approx(60.0 * (noise["noise_std"] / noise["intensity_scale"]) ** 2)
+    assert gcv["final_weight"] >= noise["final_weight"]
     scaled = deblur(blurry, {**opts, "gcv_scale": 1e3})
     cv = gcv_weight(blurry / scaled.config["intensity_scale"], scaled.kernel)
-    assert scaled.config["tikhonov_lambda"] == pytest.approx(max(noise["tikhonov_lambda"], 1e3 * cv))
+    assert scaled.config["final_weight"] == pytest.approx(max(noise["final_weight"], 1e3 * cv))
 
 
 def test_gaussian_kernel_init_still_fits(blurry):
@@ -123,3 +139,25 @@ def test_impulse_noise_is_median_filtered_before_the_classical_steps(rng):
     naive = deblur(y, {**opts, "noise": "gaussian"})
     err = [float(np.abs(r.image - image)[4:-4, 4:-4].mean()) for r in (robust, naive)]
     assert np.all(np.isfinite(robust.image)) and err[0] < err[1]
+
+
+def test_a_given_kernel_is_normalised_and_used_as_is(blurry):
+    import torch
+
+    from doubledip.deblur.nonblind import tv_deconvolve, tv_weight
+
+    k = gaussian_kernel(5, sigma=0.8)
+    result = deblur(blurry, kernel=3 * k)
+    np.testing.assert_allclose(result.kernel, k, atol=1e-6)
+    assert result.config["kernel_given"] and result.config["iterations_run"] == 0 and result.config["final"] == "tv"
+    scale = result.config["intensity_scale"]
+    weight = tv_weight(result.config["noise_std"] / scale)
+    assert result.config["final_weight"] == pytest.approx(weight)
+    x = tv_deconvolve(torch.as_tensor(blurry / scale, dtype=torch.float64), torch.as_tensor(k, dtype=torch.float64),
+                      weight).numpy()
+    np.testing.assert_allclose(result.extended, x * scale, atol=1e-5)
+    even = deblur(blurry, kernel=np.ones((4, 4)))
+    assert even.kernel.shape == (5, 5) and even.kernel[4].sum() == 0 and even.kernel[:, 4].sum() == 0
+    for bad in (np.ones((3, 5)), -k, np.full((3, 3), np.nan)):
+        with pytest.raises(ConfigError, match="kernel"):
+            deblur(blurry, kernel=bad)

@@ -20,9 +20,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="blind deblurring: recover a sharp image and the unknown blur kernel",
         description="Blind deconvolution y = k * x + n with neither the sharp image x nor the kernel k known: "
         "the kernel (nonnegative, sums to one, on an overspecified grid) is estimated coarse to fine with an "
-        "l0 gradient prior, and the image is deconvolved with it (Tikhonov, weight by generalised "
-        "cross-validation).  With --iterations N > 0 a deep image prior for x and a small network for k, "
-        "started from that estimate, are then fitted jointly with a data term suited to the noise.  Reads "
+        "l0 gradient prior (three variants, the one that best predicts held-out pixels kept), and the image "
+        "is deconvolved with it (total variation, no boundary condition, weight from the estimated noise); "
+        "--kernel FILE gives the kernel instead (non-blind).  With --iterations N > 0 a deep image prior for "
+        "x and a small network for k, started from that estimate, are then fitted jointly with a data term "
+        "suited to the noise.  Reads "
         "png/tif/jpg/npy (gray or colour; one kernel for all channels); writes png/tif/npy, or npz with the "
         "kernel and history.",
         epilog="example: doubledip deblur blurry.png -o sharp.png --kernel-size 35 --kernel-out kernel.png "
@@ -37,6 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "quarter of a small image's shorter side)")
     parser.add_argument("--kernel-out", default=None, metavar="FILE",
                         help="also write the kernel estimate (.png scaled to its maximum, .tif/.npy as is)")
+    parser.add_argument("--kernel", default=None, metavar="FILE",
+                        help="a known kernel (.png/.tif/.npy, square; normalised to sum one): non-blind "
+                        "deconvolution with it, nothing estimated")
     parser.add_argument("--noise", choices=["gaussian", "poisson", "impulse"], default="gaussian",
                         help="noise in the image; picks the data term (l2, Poisson likelihood, l1; default gaussian)")
     parser.add_argument("--data-term", choices=["auto", "l2", "huber", "l1", "ssim", "poisson"], default=None,
@@ -73,6 +78,21 @@ def _read_blurry(spec):
     return read_image(spec)
 
 
+def _read_kernel(spec):
+    from doubledip.deblur.images import read_image
+    from doubledip.deblur.solver import known_kernel
+    from doubledip.errors import ConfigError, DataError
+
+    k = read_image(spec, min_side=1)
+    if k.ndim == 3:
+        k = k.mean(axis=-1)
+    try:
+        known_kernel(k)
+    except ConfigError as err:
+        raise DataError(spec, f"is not a usable kernel: {err}", "give a square, nonnegative kernel image") from None
+    return k
+
+
 def _check(args) -> None:
     from doubledip.deblur.images import WRITE_SUFFIXES
 
@@ -83,6 +103,8 @@ def _check(args) -> None:
         raise UserError(f"--kernel-size {args.kernel_size} is too small; give an upper bound of at least 3 pixels")
     if args.seed < 0:
         raise UserError(f"--seed {args.seed} must be >= 0")
+    if args.kernel is not None and (args.iterations or args.kernel_size is not None):
+        raise UserError("--kernel gives the kernel, so --iterations and --kernel-size do not apply; drop them")
     check_output_path(args.output, WRITE_SUFFIXES + (".npz",))
     if args.kernel_out is not None:
         check_output_path(args.kernel_out, WRITE_SUFFIXES, what="--kernel-out")
@@ -128,6 +150,7 @@ def run(args) -> int:
 
     _check(args)
     blurry = _read_blurry(args.blurry)
+    kernel = _read_kernel(args.kernel) if args.kernel is not None else None
     options = make_options(DeblurOptions, _options(args), source=args.config or "deblur options")
     if options.kernel_size is not None and options.kernel_size > min(blurry.shape[:2]):
         raise UserError(f"{args.blurry}: kernel size {options.kernel_size} exceeds the image's shorter side "
@@ -141,7 +164,7 @@ def run(args) -> int:
         bar.refresh()
 
     try:
-        result = deblur(blurry, options, seed=args.seed, device=args.device, callback=progress)
+        result = deblur(blurry, options, seed=args.seed, device=args.device, callback=progress, kernel=kernel)
     finally:
         bar.close()
     output = Path(args.output)
@@ -153,7 +176,15 @@ def run(args) -> int:
         write_image(args.kernel_out, result.kernel, normalise=True)
     shape = "x".join(map(str, blurry.shape))
     k = result.config["kernel_size"]
-    print(f"wrote {output}: {shape} image deblurred with a {k}x{k} kernel estimate "
+    choice = result.config["kernel_choice"]
+    if kernel is not None:
+        what = f"the given {k}x{k} kernel"
+    elif choice:
+        what = (f"a {k}x{k} kernel estimate (variant '{choice['chosen']}' of {len(choice['holdout_errors'])}, "
+                "chosen by held-out pixels)")
+    else:
+        what = f"a {k}x{k} kernel estimate"
+    print(f"wrote {output}: {shape} image deblurred with {what} "
           f"({result.config['data_term']} data term, {result.config['iterations_run']} iterations, "
           f"{result.timings['total']:.1f} s), seed {args.seed}"
           + (f"; kernel in {args.kernel_out}" if args.kernel_out else ""))

@@ -5,7 +5,9 @@ without wrap-around; :mod:`~doubledip.deblur.kernels` seeded test kernels;
 :mod:`~doubledip.deblur.baseline` non-blind Wiener and Richardson-Lucy;
 :mod:`~doubledip.deblur.evaluation` aligned PSNR/SSIM and kernel error;
 :mod:`~doubledip.deblur.images` image files; :mod:`~doubledip.deblur.kernel_estimate` the
-coarse-to-fine l0 kernel estimate.
+coarse-to-fine l0 kernel estimate; :mod:`~doubledip.deblur.kernel_selection` the choice
+among kernel estimates by held-out pixels; :mod:`~doubledip.deblur.nonblind` the
+total-variation deconvolution with a known kernel.
 """
 
 from doubledip.deblur.kernel_estimate import estimate_kernel

@@ -25,7 +25,7 @@ SAMPLES = ("camera", "astronaut", "coins", "moon", "text", "cell", "clock", "cof
            "grass", "gravel", "page", "rocket", "immunohistochemistry", "microaneurysms")
 
 
-def _from_array(array: np.ndarray, label: str) -> np.ndarray:
+def _from_array(array: np.ndarray, label: str, min_side: int = 4) -> np.ndarray:
     a = np.asarray(array)
     if a.dtype == bool:
         a = a.astype(np.float32)
@@ -45,15 +45,16 @@ def _from_array(array: np.ndarray, label: str) -> np.ndarray:
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)):
         raise DataError(label, f"has shape {'x'.join(map(str, np.shape(array)))}, not an image",
                         "give a 2D gray image (H, W) or a colour image (H, W, 3)")
-    if min(a.shape[:2]) < 4:
-        raise DataError(label, f"is only {a.shape[0]}x{a.shape[1]} pixels", "give an image of at least 4x4 pixels")
+    if min(a.shape[:2]) < min_side:
+        raise DataError(label, f"is only {a.shape[0]}x{a.shape[1]} pixels",
+                        f"give an image of at least {min_side}x{min_side} pixels")
     if not np.all(np.isfinite(a)):
         raise DataError(label, "holds NaN or Inf values", "replace them (e.g. by 0) before deblurring")
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def read_image(spec) -> np.ndarray:
-    """Read an image file (or ``skimage:NAME``) as float32 ``(H, W)`` or ``(H, W, 3)``.
+def read_image(spec, *, min_side: int = 4) -> np.ndarray:
+    """Read an image file (or ``skimage:NAME``) as float32 ``(H, W)`` or ``(H, W, 3)`` of at least ``min_side`` pixels.
 
     Raises
     ------
@@ -90,7 +91,7 @@ def read_image(spec) -> np.ndarray:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(path, f"cannot be read as an image ({reason[:120]})",
                         "check that the file is a complete image of its suffix") from None
-    return _from_array(array, str(path))
+    return _from_array(array, str(path), min_side)
 
 
 def to_display(image, *, normalise: bool = False) -> np.ndarray:

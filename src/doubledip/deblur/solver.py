@@ -19,11 +19,15 @@ Zuo, "Neural blind deconvolution using deep priors", CVPR 2020; Ulyanov,
 Vedaldi & Lempitsky, "Deep image prior", CVPR 2018).
 
 The kernel generator starts from a coarse-to-fine :math:`\ell_0`-gradient estimate of
-the kernel (:func:`~doubledip.deblur.kernel_estimate.estimate_kernel`, option
-``kernel_init``), and the returned image is by default a Tikhonov deconvolution of the
-whole observation with the estimated kernel, its weight chosen by generalised
-cross-validation.  With ``iterations=0`` (the default, see the note below) the initial
-estimate is the kernel and no generator is fitted.
+the kernel (:func:`~doubledip.deblur.kernel_estimate.estimate_kernel`; option
+``kernel_init``): by default three variants of it are computed and the one whose
+deconvolution best predicts held-out pixels is kept
+(:func:`~doubledip.deblur.kernel_selection.select_kernel`).  The returned image is by
+default a total-variation deconvolution of the whole observation with that kernel and
+no boundary condition (:func:`~doubledip.deblur.nonblind.tv_deconvolve`, weight from
+the estimated noise).
+With ``iterations=0`` (the default, see the note below) the initial estimate is the
+kernel and no generator is fitted; given a ``kernel``, only the final deconvolution runs.
 
 .. note:: Measured on the deblurring suite (``benchmarks/deblur_suite.py``: 3 images x 8
    kernels x 1% and 5% noise, 256x256, kernel bound twice the true size), the joint
@@ -45,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,16 +61,18 @@ from torch import nn
 from doubledip.config import options_dict
 from doubledip.deblur.kernel_estimate import estimate_kernel
 from doubledip.deblur.kernel_generator import KERNEL_GENERATORS, KernelGenerator
-from doubledip.deblur.kernels import odd_size
+from doubledip.deblur.kernel_selection import select_kernel
+from doubledip.deblur.kernels import embed_kernel, odd_size
 from doubledip.deblur.losses import DATA_TERMS, NOISE_DATA_TERM, data_term
 from doubledip.deblur.model import NOISE_TYPES, blur, crop_centre, gcv_weight, noise_level, tikhonov_deconvolve
+from doubledip.deblur.nonblind import tv_deconvolve, tv_weight
 from doubledip.dip.fitting import FitOptions, fit
 from doubledip.dip.generators import Generator
 from doubledip.dip.parameterizations import child_seed
 from doubledip.errors import ConfigError
 from doubledip.methods import flush_denormals
 
-__all__ = ["DeblurOptions", "DeblurResult", "deblur", "default_kernel_size", "DeblurModel"]
+__all__ = ["DeblurOptions", "DeblurResult", "deblur", "default_kernel_size", "known_kernel", "DeblurModel"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ class DeblurOptions:
         :func:`default_kernel_size` (35 for images of 140 pixels and more).
     noise : {"gaussian", "poisson", "impulse"}
         The noise the data term is chosen for when ``data_term`` is ``auto``; with
-        ``impulse`` the kernel estimate and the Tikhonov step see the observation after a
+        ``impulse`` the kernel estimate and the final deconvolution see the observation after a
         3x3 median filter (the generator fit keeps the raw data and the l1 term).
     data_term : {"auto", "l2", "huber", "l1", "ssim", "poisson"}
         ``auto``: l2 for Gaussian, poisson for Poisson, l1 for impulse noise.
@@ -93,7 +99,7 @@ class DeblurOptions:
     iterations : int
         Maximum Adam steps per start of the joint generator fit; 0 (default): no
         generator fit, the initial kernel (``kernel_init``) is the estimate and ``final``
-        is ``tikhonov`` (see the module note; 1000 was the previous default).
+        is ``tv`` (see the module note; 1000 was the previous default).
     lr : float
         Learning rate of the image generator.
     kernel_lr_scale : float
@@ -127,13 +133,21 @@ class DeblurOptions:
         The blind fit sees only the central crop of this side (at least three kernel
         sides; None: the whole image) -- the kernel is the same everywhere, and the cost
         of an iteration scales with the pixels.
-    final : {"auto", "dip", "tikhonov"}
+    final : {"auto", "dip", "tv", "tikhonov"}
         The returned image: the generator's (``dip``; needs the whole image in the fit),
-        or a non-blind deconvolution of the whole image with the estimated kernel,
+        or a non-blind deconvolution of the whole image with the estimated kernel: with a
+        total-variation prior, :math:`\min_x \tfrac12\lVert A_k x - y\rVert^2 + \lambda\,\mathrm{TV}(x)`,
+        :math:`\lambda` = ``tv_scale`` :math:`\hat\sigma^{3/2}` (``tv``,
+        :func:`~doubledip.deblur.nonblind.tv_deconvolve`), or a quadratic one,
         :math:`\min_x \lVert A_k x - y\rVert^2 + \kappa \hat\sigma^2 \lVert\nabla x\rVert^2`
-        (``tikhonov``, :func:`~doubledip.deblur.model.tikhonov_deconvolve`, with the noise
-        std :math:`\hat\sigma` estimated from the data).  ``auto``: ``dip`` when the fit saw
-        the whole image, else ``tikhonov``.
+        (``tikhonov``, :func:`~doubledip.deblur.model.tikhonov_deconvolve`), with the noise
+        std :math:`\hat\sigma` estimated from the data.  ``auto``: ``dip`` when the fit saw
+        the whole image, else ``tv``.
+    tv_scale : float
+        :math:`s` of the ``tv`` weight :math:`\lambda = s\,\hat\sigma^{3/2}`
+        (:func:`~doubledip.deblur.nonblind.tv_weight`; a tuned value).
+    tv_iterations : int
+        ADMM iterations of the ``tv`` deconvolution.
     tikhonov_weight : {"gcv", "noise"}
         The weight of the Tikhonov term: :math:`\kappa \hat\sigma^2` (``noise``), or the
         larger of that and the weight chosen by generalised cross-validation (``gcv``,
@@ -146,16 +160,29 @@ class DeblurOptions:
         3 was the best of 1, 2, 3, 4 on the deblurring suite (a tuned value).
     tikhonov_kappa : float
         :math:`\kappa` above (``tikhonov_weight="noise"``).
-    kernel_init : {"l0", "gaussian"}
-        The kernel generator's initial kernel: a coarse-to-fine estimate with an
-        :math:`\ell_0` gradient prior (:func:`~doubledip.deblur.kernel_estimate.estimate_kernel`,
-        on the whole observation; it also softly confines the kernel to its support),
-        or a broad Gaussian (``kernel_init_sigma``).
+    kernel_init : {"select", "l0", "gaussian"}
+        The kernel estimate (and the kernel generator's initial kernel): a coarse-to-fine
+        estimate with an :math:`\ell_0` gradient prior
+        (:func:`~doubledip.deblur.kernel_estimate.estimate_kernel`, on the whole
+        observation; it also softly confines the kernel to its support, ``l0``), the one of
+        several such estimates (``kernel_candidates``) that best predicts held-out pixels
+        (``select``, :func:`~doubledip.deblur.kernel_selection.select_kernel`), or a broad
+        Gaussian (``kernel_init_sigma``).
+    kernel_candidates : tuple of str
+        The ``select`` candidates, variants of the ``l0`` estimate: ``l0`` itself,
+        ``sparse`` (twice ``init_threshold``: fewer, stronger kernel entries), ``small``
+        (side ``kernel_size`` / :math:`\sqrt 2`, embedded in the full side) and ``coarse``
+        (twice ``init_lam``: only the strongest edges).
+    holdout_fraction, holdout_folds : float, int
+        Pixels hidden per fold, and folds, of the ``select`` cross-validation.
+    holdout_size : int or None
+        The cross-validation sees only the central crop of this side (at least three
+        kernel sides; None: the whole image), which bounds its cost on large images.
     init_lam, init_gamma, init_threshold : float
         ``lam``, ``gamma`` and ``threshold`` of
         :func:`~doubledip.deblur.kernel_estimate.estimate_kernel`.
     init_iterations : int
-        Alternations per pyramid level of the ``l0`` initial estimate.
+        Alternations per pyramid level of the ``l0`` estimates.
     checkpoint_every : int
         Checkpoint interval when a checkpoint folder is given.
     """
@@ -186,10 +213,16 @@ class DeblurOptions:
     restarts: int = 1
     estimate_size: int | None = 128
     final: str = "auto"
+    tv_scale: float = 0.6
+    tv_iterations: int = 100
     tikhonov_weight: str = "gcv"
     tikhonov_kappa: float = 60.0
     gcv_scale: float = 3.0
-    kernel_init: str = "l0"
+    kernel_init: str = "select"
+    kernel_candidates: tuple = ("l0", "sparse", "small")
+    holdout_fraction: float = 0.1
+    holdout_folds: int = 2
+    holdout_size: int | None = 256
     init_lam: float = 4e-3
     init_gamma: float = 1.0
     init_threshold: float = 0.05
@@ -200,8 +233,8 @@ class DeblurOptions:
         choices = {"noise": NOISE_TYPES, "data_term": ("auto",) + tuple(DATA_TERMS),
                    "schedule": ("constant", "cosine", "step"), "generator": ("skip", "decoder"),
                    "norm": ("instance", "group", "none"), "kernel_generator": KERNEL_GENERATORS,
-                   "early_stopping": ("variance", "none"), "final": ("auto", "dip", "tikhonov"),
-                   "tikhonov_weight": ("gcv", "noise"), "kernel_init": ("l0", "gaussian")}
+                   "early_stopping": ("variance", "none"), "final": ("auto", "dip", "tv", "tikhonov"),
+                   "tikhonov_weight": ("gcv", "noise"), "kernel_init": ("select", "l0", "gaussian")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"option '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -211,6 +244,14 @@ class DeblurOptions:
             raise ValueError("iterations must be >= 0, restarts and init_iterations >= 1")
         if self.lr <= 0 or self.kernel_lr_scale <= 0:
             raise ValueError("lr and kernel_lr_scale must be > 0")
+        if not self.tv_scale > 0 or self.tv_iterations < 1:
+            raise ValueError("tv_scale must be > 0 and tv_iterations >= 1")
+        unknown = [c for c in self.kernel_candidates if c not in KERNEL_VARIANTS]
+        if unknown or not self.kernel_candidates:
+            raise ValueError(f"kernel_candidates must be a non-empty list of {', '.join(KERNEL_VARIANTS)}, "
+                             f"got {list(self.kernel_candidates)}")
+        if not 0 < self.holdout_fraction < 0.5 or self.holdout_folds < 1 or (self.holdout_size or 3) < 3:
+            raise ValueError("holdout_fraction must be in (0, 0.5), holdout_folds >= 1 and holdout_size >= 3")
 
     @property
     def resolved_data_term(self) -> str:
@@ -246,6 +287,39 @@ class DeblurResult:
     seed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     extended: np.ndarray | None = None
+
+
+def known_kernel(kernel) -> np.ndarray:
+    """A user's kernel checked and made a kernel of :func:`deblur`: square, odd side, nonnegative, sum one.
+
+    An even side is grown by one pixel (:func:`~doubledip.deblur.kernels.embed_kernel`); a kernel
+    with negative, NaN or no mass raises :class:`~doubledip.errors.ConfigError`.
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ConfigError(f"a kernel must be a square 2D array (pad it to a square), got shape {k.shape}")
+    if not np.all(np.isfinite(k)) or k.min() < 0 or not k.sum() > 0:
+        raise ConfigError("a kernel must be finite and nonnegative with a positive sum")
+    k = embed_kernel(k, odd_size(k.shape[0])) if k.shape[0] % 2 == 0 else k
+    return (k / k.sum()).astype(np.float32)
+
+
+KERNEL_VARIANTS = ("l0", "sparse", "small", "coarse")
+
+
+def _l0_variant(gray, size: int, name: str, options: DeblurOptions) -> np.ndarray:
+    """The ``l0`` kernel estimate of ``gray`` with the settings of variant ``name`` (see ``kernel_candidates``)."""
+    settings = dict(lam=options.init_lam, gamma=options.init_gamma, threshold=options.init_threshold,
+                    iterations=options.init_iterations)
+    side = size
+    if name == "sparse":
+        settings["threshold"] *= 2
+    elif name == "coarse":
+        settings["lam"] *= 2
+    elif name == "small":
+        side = max(3, odd_size(int(round(size / np.sqrt(2)))))
+    k = estimate_kernel(gray, side, **settings)
+    return embed_kernel(k, size) if side != size else k
 
 
 def default_kernel_size(shape) -> int:
@@ -297,7 +371,7 @@ def _build(options: DeblurOptions, channels: int, extended_shape, kernel_size: i
 @flush_denormals()
 def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0, device: str = "cpu",
            callback: Callable[[dict], Any] | None = None, checkpoint: str | Path | None = None,
-           resume: bool = False) -> DeblurResult:
+           resume: bool = False, kernel=None) -> DeblurResult:
     r"""Blind deblurring of ``blurry`` with an image DIP and a kernel generator.
 
     Parameters
@@ -318,6 +392,10 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         Folder for the fitting loop's checkpoints (one file per start).
     resume : bool
         Continue from the checkpoints in ``checkpoint``.
+    kernel : ndarray, optional
+        A known kernel (odd sides, nonnegative; normalised to sum one): no kernel is
+        estimated and no generator is fitted, the image is the non-blind ``final``
+        deconvolution with it (``tv`` or ``tikhonov``).
 
     Returns
     -------
@@ -338,6 +416,11 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     y = np.asarray(blurry, dtype=np.float32)
     if y.ndim not in (2, 3) or (y.ndim == 3 and y.shape[-1] not in (1, 3)):
         raise ConfigError(f"deblur takes an (H, W) or (H, W, 3) image, got shape {y.shape}")
+    known = None
+    if kernel is not None:  # non-blind: the kernel is given, nothing is fitted
+        known = known_kernel(kernel)
+        options = replace(options, kernel_size=known.shape[0], iterations=0,
+                          final=options.final if options.final in ("tv", "tikhonov") else "tv")
     colour = y.ndim == 3
     chw = np.moveaxis(y, -1, 0) if colour else y[None]
     channels, h, w = chw.shape
@@ -351,12 +434,12 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         side = max(int(options.estimate_size), 3 * size)
         fit_shape = (min(h, side), min(w, side))
     cropped = fit_shape != (h, w)
-    final = options.final if options.final != "auto" else ("tikhonov" if cropped or not options.iterations else "dip")
+    final = options.final if options.final != "auto" else ("tv" if cropped or not options.iterations else "dip")
     if final == "dip" and not options.iterations:
-        raise ConfigError("final 'dip' needs a generator fit; set iterations above 0, or use final 'tikhonov'")
+        raise ConfigError("final 'dip' needs a generator fit; set iterations above 0, or use final 'tv'")
     if final == "dip" and cropped:
         raise ConfigError(f"final 'dip' needs the whole {h}x{w} image in the fit; set estimate_size to None "
-                          f"(or at least {max(h, w)}), or use final 'tikhonov'")
+                          f"(or at least {max(h, w)}), or use final 'tv'")
     target = torch.as_tensor(crop_centre(chw, fit_shape) / scale, dtype=torch.float32, device=device)
     extended_shape = (fit_shape[0] + size - 1, fit_shape[1] + size - 1)
     term_name = options.resolved_data_term
@@ -371,11 +454,20 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     folder = Path(checkpoint) if checkpoint is not None else None
     # the classical steps assume Gaussian-like noise: salt-and-pepper pixels are removed first
     clean = ndimage.median_filter(chw, size=(1, 3, 3), mode="nearest") if options.noise == "impulse" else chw
-    kernel0 = None
-    if options.kernel_init == "l0":
+    kernel0, choice = known, None
+    if known is None and options.kernel_init != "gaussian":
         t0 = time.perf_counter()
-        kernel0 = estimate_kernel(clean.mean(axis=0) / scale, size, lam=options.init_lam, gamma=options.init_gamma,
-                                  threshold=options.init_threshold, iterations=options.init_iterations)
+        names = options.kernel_candidates if options.kernel_init == "select" else ("l0",)
+        gray = clean.mean(axis=0) / scale
+        candidates = [_l0_variant(gray, size, name, options) for name in names]
+        kernel0 = candidates[0]
+        if len(candidates) > 1:
+            weight = tv_weight(noise_level(gray), scale=options.tv_scale)
+            side = max(int(options.holdout_size or max(h, w)), 3 * size)
+            best, errors = select_kernel(crop_centre(gray, (min(h, side), min(w, side))), candidates, weight,
+                                         fraction=options.holdout_fraction, folds=options.holdout_folds,
+                                         iterations=options.tv_iterations, seed=child_seed(seed, 3), device=device)
+            kernel0, choice = candidates[best], {"chosen": names[best], "holdout_errors": dict(zip(names, errors))}
         timings["kernel_init"] = time.perf_counter() - t0
 
     best = None
@@ -419,14 +511,18 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     score, k_best, x, kern, result = best
     sigma = noise_level(np.moveaxis(clean, 0, -1) / scale)
     weight = None
-    if final == "tikhonov":
+    if final in ("tv", "tikhonov"):
         t0 = time.perf_counter()
-        weight = options.tikhonov_kappa * sigma**2
-        if options.tikhonov_weight == "gcv":
-            weight = max(weight, options.gcv_scale * gcv_weight(clean / scale, kern))
         y_full = torch.as_tensor(clean / scale, dtype=torch.float64, device=device)
         k_t = torch.as_tensor(kern, dtype=torch.float64, device=device)
-        x = tikhonov_deconvolve(y_full, k_t, weight).cpu().numpy()
+        if final == "tv":
+            weight = tv_weight(sigma, scale=options.tv_scale)
+            x = tv_deconvolve(y_full, k_t, weight, iterations=options.tv_iterations).cpu().numpy()
+        else:
+            weight = options.tikhonov_kappa * sigma**2
+            if options.tikhonov_weight == "gcv":
+                weight = max(weight, options.gcv_scale * gcv_weight(clean / scale, kern))
+            x = tikhonov_deconvolve(y_full, k_t, weight).cpu().numpy()
         timings["final"] = time.perf_counter() - t0
     extended = (x * scale).astype(np.float32)
     image = crop_centre(extended, (h, w))
@@ -438,10 +534,11 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     history["start_data"] = np.asarray(starts)
     config = {"method": "deblur", **options_dict(options), "kernel_size": size, "data_term": term_name,
               "intensity_scale": scale, "fit_shape": list(fit_shape), "final": final,
-              "noise_std": sigma * scale, "tikhonov_lambda": weight, "best_start": k_best,
+              "noise_std": sigma * scale, "final_weight": weight, "best_start": k_best,
               "best_iteration": result.best_iteration if result is not None else -1,
               "iterations_run": result.iterations if result is not None else 0,
-              "stopped_early": result.stopped_early if result is not None else False, "device": str(device)}
+              "stopped_early": result.stopped_early if result is not None else False, "device": str(device),
+              "kernel_given": known is not None, "kernel_choice": choice}
     timings["total"] = time.perf_counter() - start_time
     return DeblurResult(np.ascontiguousarray(image, dtype=np.float32), kern.astype(np.float32), history, config,
                         int(seed), timings, np.ascontiguousarray(extended, dtype=np.float32))
