@@ -60,6 +60,7 @@ def test_simulate_deblur_evaluate_end_to_end(doubledip, tmp_path, sharp_png):
     (["deblur", "{png}", "-o", "{tmp}/nowhere/o.png"], "does not exist"),
     (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/k.npy", "--iterations", "5"], "do not apply"),
     (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/negative.npy"], "is not a usable kernel"),
+    (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/huge.npy"], "larger than the image"),
     (["simulate", "blur", "-o", "{tmp}/b.npz"], "needs an IMAGE"),
     (["simulate", "blur", "skimage:nothing", "-o", "{tmp}/b.npz"], "unknown scikit-image sample"),
     (["simulate", "blur", "{png}", "-o", "{tmp}/b.cxi"], "use a .npz"),
@@ -68,6 +69,7 @@ def test_bad_inputs_give_one_line_and_exit_code_2(doubledip, tmp_path, sharp_png
     (tmp_path / "notes.png").write_text("not an image")
     np.save(tmp_path / "k.npy", np.full((3, 3), 1 / 9))
     np.save(tmp_path / "negative.npy", -np.ones((3, 3)))
+    np.save(tmp_path / "huge.npy", np.ones((31, 31)))
     argv = [a.format(tmp=tmp_path, png=sharp_png) for a in argv]
     code, out, err = doubledip(*argv)
     assert code == 2

@@ -151,6 +151,9 @@ def run(args) -> int:
     _check(args)
     blurry = _read_blurry(args.blurry)
     kernel = _read_kernel(args.kernel) if args.kernel is not None else None
+    if kernel is not None and kernel.shape[0] > min(blurry.shape[:2]):
+        raise UserError(f"{args.kernel}: the {kernel.shape[0]}x{kernel.shape[0]} kernel is larger than the image's "
+                        f"shorter side {min(blurry.shape[:2])}; crop the kernel to its support")
     options = make_options(DeblurOptions, _options(args), source=args.config or "deblur options")
     if options.kernel_size is not None and options.kernel_size > min(blurry.shape[:2]):
         raise UserError(f"{args.blurry}: kernel size {options.kernel_size} exceeds the image's shorter side "

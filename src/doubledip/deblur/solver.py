@@ -272,10 +272,14 @@ class DeblurResult:
         Per-iteration curves of the selected start (``loss``, ``data``, ``lr``, ``variance``)
         and ``start_data`` (the ranking value of every start).
     config : dict
-        Every option used, the resolved kernel size and data term, the intensity scale.
+        Every option used, the resolved kernel size and data term, the intensity scale, the
+        estimated noise std, the ``final`` step and its weight (``final_weight``),
+        ``kernel_given``, and ``kernel_choice`` (the chosen ``select`` variant and every
+        candidate's held-out error; None without a choice).
     seed : int
+        Seeds the generators and the held-out pixels of the kernel choice.
     timings : dict of str -> float
-        Seconds: ``total`` and ``start_<k>``.
+        Seconds: ``total``, ``kernel_init``, ``start_<k>`` and ``final``.
     extended : ndarray, float32
         The image on the generator's whole ``(H + K - 1, W + K - 1)`` grid.
     """
@@ -464,10 +468,10 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         if len(candidates) > 1:
             weight = tv_weight(noise_level(gray), scale=options.tv_scale)
             side = max(int(options.holdout_size or max(h, w)), 3 * size)
-            best, errors = select_kernel(crop_centre(gray, (min(h, side), min(w, side))), candidates, weight,
+            chosen, errors = select_kernel(crop_centre(gray, (min(h, side), min(w, side))), candidates, weight,
                                          fraction=options.holdout_fraction, folds=options.holdout_folds,
                                          iterations=options.tv_iterations, seed=child_seed(seed, 3), device=device)
-            kernel0, choice = candidates[best], {"chosen": names[best], "holdout_errors": dict(zip(names, errors))}
+            kernel0, choice = candidates[chosen], {"chosen": names[chosen], "holdout_errors": dict(zip(names, errors))}
         timings["kernel_init"] = time.perf_counter() - t0
 
     best = None
