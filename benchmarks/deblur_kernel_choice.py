@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import multiprocessing as mp
 import zlib
 from pathlib import Path
@@ -35,16 +34,15 @@ DEV_IMAGES = "camera,coins,moon,astronaut,chelsea,rocket,coffee,brick,gravel"
 
 
 def variants(blurry, size: int) -> dict:
-    from doubledip.deblur.kernel_estimate import _clean, estimate_kernel
-    from doubledip.deblur.kernels import embed_kernel, odd_size
+    from doubledip.deblur import DeblurOptions, estimate_kernel
+    from doubledip.deblur.kernel_estimate import _clean
+    from doubledip.deblur.solver import KERNEL_VARIANTS, _l0_variant
 
-    out = {"l0": estimate_kernel(blurry, size)}
+    options = DeblurOptions()
+    out = {name: _l0_variant(blurry, size, name, options) for name in KERNEL_VARIANTS}
     out["c10"] = _clean(out["l0"].copy(), 0.1)
     out["c20"] = _clean(out["l0"].copy(), 0.2)
-    out["sparse"] = estimate_kernel(blurry, size, threshold=0.1)
-    out["small"] = embed_kernel(estimate_kernel(blurry, odd_size(int(round(size / math.sqrt(2))))), size)
-    out["coarse"] = estimate_kernel(blurry, size, lam=8e-3)
-    out["fine"] = estimate_kernel(blurry, size, lam=2e-3)
+    out["fine"] = estimate_kernel(blurry, size, lam=options.init_lam / 2)
     return {k: v for k, v in out.items() if v is not None}
 
 

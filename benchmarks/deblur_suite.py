@@ -83,8 +83,7 @@ def run_case(case: dict) -> dict:
     best = max(r, key=lambda t: t[0]["psnr"])
     out.update(rl=best[0]["psnr"], rl_ssim=best[0]["ssim"], rl_iterations=best[1])
     options = dict(case["options"])
-    known = deblur(blurry, {k: v for k, v in options.items() if k not in ("kernel_size", "iterations")},
-                   seed=case["seed"], device=case["device"], kernel=kernel)
+    known = deblur(blurry, options, seed=case["seed"], device=case["device"], kernel=kernel)
     s = aligned_scores(image, known.image, kernel=kernel, crop=crop)
     out.update(known=s["psnr"], known_ssim=s["ssim"])
     options.setdefault("kernel_size", int(round(case["over"] * case["ksize"])) | 1)

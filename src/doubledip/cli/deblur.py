@@ -87,10 +87,9 @@ def _read_kernel(spec):
     if k.ndim == 3:
         k = k.mean(axis=-1)
     try:
-        known_kernel(k)
+        return known_kernel(k)
     except ConfigError as err:
         raise DataError(spec, f"is not a usable kernel: {err}", "give a square, nonnegative kernel image") from None
-    return k
 
 
 def _check(args) -> None:

@@ -38,7 +38,7 @@ __all__ = ["tv_deconvolve", "tv_weight"]
 
 
 def tv_weight(sigma: float, *, scale: float = 0.6) -> float:
-    r"""The TV weight :math:`\lambda = s\,\sigma^{3/2}` for Gaussian noise of std :math:`\sigma` (intensities in [0, 1]).
+    r"""The TV weight :math:`\lambda = s\,\sigma^{3/2}` for Gaussian noise of std :math:`\sigma` (intensities ~[0, 1]).
 
     The maximum a posteriori weight of a Laplacian gradient prior is
     :math:`\sigma^2 / b` with :math:`b` the mean absolute gradient; a TV estimate
