@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import multiprocessing as mp
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from deblur_suite import KERNELS, sample
+from deblur_suite import KERNELS, case_list, collect, make_case
 
 VARIANTS = ("l0", "c10", "c20", "sparse", "small", "coarse", "fine")
 DEV_IMAGES = "camera,coins,moon,astronaut,chelsea,rocket,coffee,brick,gravel"
@@ -50,16 +47,14 @@ def run_case(case: dict) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from doubledip.deblur import deblur, degrade, make_kernel
+    from doubledip.deblur import deblur
     from doubledip.deblur.evaluation import aligned_scores
     from doubledip.deblur.kernel_selection import holdout_error
     from doubledip.deblur.kernels import embed_kernel
     from doubledip.deblur.model import noise_level
     from doubledip.deblur.nonblind import tv_weight
 
-    image = sample(case["image"], case["size"])
-    kernel = make_kernel(case["kind"], case["ksize"], seed=case["kseed"])
-    blurry = degrade(image, kernel, noise=case["noise"], seed=case["nseed"])
+    image, kernel, blurry = make_case(case)
     size = int(round(2 * case["ksize"])) | 1
     candidates = {**variants(blurry, size), "true": embed_kernel(kernel, size)}
     crop = aligned_scores(image, blurry, kernel=kernel)["crop"]
@@ -111,19 +106,12 @@ def main(argv=None) -> int:
     images, kernels, noises = args.images.split(","), KERNELS, [float(n) for n in args.noise.split(",")]
     if args.quick:
         images, kernels, noises, args.size = images[:1], KERNELS[:1], noises[:1], 96
-    cases = [dict(image=name, size=args.size, kind=kind, ksize=ksize, kseed=i, noise=noise,
-                  nseed=1000 * i + zlib.crc32(name.encode()) % 997)
-             for noise in noises for i, (kind, ksize) in enumerate(kernels) for name in images]
+    cases = case_list(images, noises, kernels, args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with mp.get_context("spawn").Pool(args.workers) as pool, open(out / "kernel_choice.jsonl", "w") as fh:
-        for row in pool.imap_unordered(run_case, cases):
-            rows.append(row)
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
-            print(row["image"], row["kind"], row["ksize"], row["noise"],
-                  {v: round(r["psnr"], 2) for v, r in row["results"].items()}, flush=True)
+    rows = collect(run_case, cases, args.workers, out / "kernel_choice.jsonl",
+                   lambda row: f"{row['image']} {row['kind']} {row['ksize']} {row['noise']} "
+                               f"{ {v: round(r['psnr'], 2) for v, r in row['results'].items()} }")
     text = summary(rows)
     (out / "kernel_choice.md").write_text(text + "\n")
     print(text)

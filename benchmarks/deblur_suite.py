@@ -59,22 +59,42 @@ def sample(name: str, size: int) -> np.ndarray:
     return np.clip(image[top:top + size, left:left + size], 0, 1).astype(np.float32)
 
 
-def run_case(case: dict) -> dict:
-    import torch
+def case_list(images, noises, kernels, size: int, **extra) -> list[dict]:
+    """The cases of ``images`` x ``kernels`` x ``noises``: kernel seed = its index, noise seeded by it and the image name."""
+    return [dict(extra, image=name, size=size, kind=kind, ksize=ksize, kseed=i, noise=noise,
+                 nseed=1000 * i + zlib.crc32(name.encode()) % 997)
+            for noise in noises for i, (kind, ksize) in enumerate(kernels) for name in images]
 
-    torch.set_num_threads(1)
-    from doubledip.deblur import deblur, degrade, make_kernel
-    from doubledip.deblur.baseline import richardson_lucy, wiener
-    from doubledip.deblur.evaluation import aligned_scores
+
+def collect(run_case, cases: list[dict], workers: int, path: Path, describe) -> list[dict]:
+    """Rows of ``run_case`` over ``cases`` in ``workers`` spawned processes, each appended to the JSON-lines ``path`` and printed by ``describe(row)``."""
+    rows = []
+    with mp.get_context("spawn").Pool(workers) as pool, open(path, "w") as fh:
+        for row in pool.imap_unordered(run_case, cases):
+            rows.append(row)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            print(describe(row), flush=True)
+    return rows
+
+
+def make_case(case: dict):
+    """The sharp image, the true kernel and the blurry observation of ``case``."""
+    from doubledip.deblur import degrade, make_kernel
 
     image = sample(case["image"], case["size"])
     kernel = make_kernel(case["kind"], case["ksize"], seed=case["kseed"])
-    blurry = degrade(image, kernel, noise=case["noise"], seed=case["nseed"])
-    out = dict(case)
+    return image, kernel, degrade(image, kernel, noise=case["noise"], seed=case["nseed"])
+
+
+def oracle_scores(image, kernel, blurry) -> dict:
+    """Scores of the blurry input and of Wiener / Richardson-Lucy with the TRUE kernel, tuned with the truth."""
+    from doubledip.deblur.baseline import richardson_lucy, wiener
+    from doubledip.deblur.evaluation import aligned_scores
+
     base = aligned_scores(image, blurry, kernel=kernel)
     crop = base["crop"]
-    out["blurry"] = base["psnr"]
-    out["blurry_ssim"] = base["ssim"]
+    out = dict(crop=crop, blurry=base["psnr"], blurry_ssim=base["ssim"])
     w = [(aligned_scores(image, wiener(blurry, kernel, balance=b), kernel=kernel, crop=crop), b) for b in WIENER_BALANCE]
     best = max(w, key=lambda t: t[0]["psnr"])
     out.update(wiener=best[0]["psnr"], wiener_ssim=best[0]["ssim"], wiener_balance=best[1])
@@ -82,6 +102,19 @@ def run_case(case: dict) -> dict:
          for n in RL_ITERATIONS]
     best = max(r, key=lambda t: t[0]["psnr"])
     out.update(rl=best[0]["psnr"], rl_ssim=best[0]["ssim"], rl_iterations=best[1])
+    return out
+
+
+def run_case(case: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from doubledip.deblur import deblur
+    from doubledip.deblur.evaluation import aligned_scores
+
+    image, kernel, blurry = make_case(case)
+    out = dict(case, **oracle_scores(image, kernel, blurry))
+    crop = out.pop("crop")
     options = dict(case["options"])
     known = deblur(blurry, options, seed=case["seed"], device=case["device"], kernel=kernel)
     s = aligned_scores(image, known.image, kernel=kernel, crop=crop)
@@ -145,13 +178,8 @@ def main(argv=None) -> int:
     cases = []
     for config in configs:
         tag = config.pop("tag", "default") if "tag" in config else "default"
-        for noise in noises:
-            for i, (kind, ksize) in enumerate(kernels):
-                for name in images:
-                    cases.append(dict(tag=tag, image=name, size=args.size, kind=kind, ksize=ksize, kseed=i,
-                                      noise=noise, nseed=1000 * i + zlib.crc32(name.encode()) % 997,
-                                      over=args.over, options=config,
-                                      seed=args.seed, device=args.device))
+        cases += case_list(images, noises, kernels, args.size, tag=tag, over=args.over, options=config,
+                           seed=args.seed, device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, t0 = [], time.perf_counter()

@@ -1,11 +1,11 @@
-"""holdout_error / select_kernel: the true kernel beats wrong ones; seeded; paired across candidates."""
+"""holdout_error / select_kernel / select_weight: the true kernel beats wrong ones; weights; seeded; paired."""
 
 import numpy as np
 import pytest
 
 from doubledip.deblur import degrade, gaussian_kernel, motion_kernel
 from doubledip.deblur.kernels import embed_kernel
-from doubledip.deblur.kernel_selection import holdout_error, select_kernel
+from doubledip.deblur.kernel_selection import holdout_error, select_kernel, select_weight
 from doubledip.deblur.nonblind import tv_weight
 
 
@@ -37,3 +37,11 @@ def test_the_error_is_seeded_and_the_first_of_equal_candidates_wins(case):
     assert select_kernel(y, [k, k.copy()], w, iterations=20)[0] == 0
     with pytest.raises(ValueError, match="at least one"):
         select_kernel(y, [], w)
+
+
+def test_held_out_pixels_reject_both_extreme_weights(case):
+    y, k = case
+    w = tv_weight(0.01)
+    best, errors = select_weight(y, k, [w / 100, w, 100 * w], seed=1)
+    assert best == 1 and errors[1] < min(errors[0], errors[2])
+    assert errors == [holdout_error(y, k, v, seed=1) for v in (w / 100, w, 100 * w)]

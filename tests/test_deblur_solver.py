@@ -65,6 +65,9 @@ def test_bad_options_and_sizes_are_config_errors(blurry):
         deblur(blurry, {"data_term": "l3"})
     with pytest.raises(ValueError):
         DeblurOptions(restarts=0)
+    for factors in ((), (1.0, -2.0)):
+        with pytest.raises(ValueError, match="known_weight_factors"):
+            DeblurOptions(known_weight_factors=factors)
 
 
 def test_known_kernel_baselines_beat_the_blurry_input(rng):
@@ -151,11 +154,17 @@ def test_a_given_kernel_is_normalised_and_used_as_is(blurry):
     np.testing.assert_allclose(result.kernel, k, atol=1e-6)
     assert result.config["kernel_given"] and result.config["iterations_run"] == 0 and result.config["final"] == "tv"
     scale = result.config["intensity_scale"]
-    weight = tv_weight(result.config["noise_std"] / scale)
+    choice = result.config["weight_choice"]
+    assert list(choice["holdout_errors"]) == ["0.5", "1.0", "2.0", "4.0"]
+    assert str(choice["factor"]) == min(choice["holdout_errors"], key=choice["holdout_errors"].get)
+    weight = tv_weight(result.config["noise_std"] / scale) * choice["factor"]
     assert result.config["final_weight"] == pytest.approx(weight)
     x = tv_deconvolve(torch.as_tensor(blurry / scale, dtype=torch.float64), torch.as_tensor(k, dtype=torch.float64),
                       weight).numpy()
     np.testing.assert_allclose(result.extended, x * scale, atol=1e-5)
+    rule = deblur(blurry, {"known_weight_factors": [1]}, kernel=k)
+    assert rule.config["weight_choice"] is None
+    assert rule.config["final_weight"] == pytest.approx(weight / choice["factor"])
     even = deblur(blurry, kernel=np.ones((4, 4)))
     assert even.kernel.shape == (5, 5) and even.kernel[4].sum() == 0 and even.kernel[:, 4].sum() == 0
     for bad in (np.ones((3, 5)), -k, np.full((3, 3), np.nan)):

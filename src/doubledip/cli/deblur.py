@@ -180,7 +180,8 @@ def run(args) -> int:
     k = result.config["kernel_size"]
     choice = result.config["kernel_choice"]
     if kernel is not None:
-        what = f"the given {k}x{k} kernel"
+        factor = (result.config["weight_choice"] or {}).get("factor")
+        what = f"the given {k}x{k} kernel" + (f" (TV weight x{factor:g}, chosen by held-out pixels)" if factor else "")
     elif choice:
         what = (f"a {k}x{k} kernel estimate (variant '{choice['chosen']}' of {len(choice['holdout_errors'])}, "
                 "chosen by held-out pixels)")

@@ -1,4 +1,4 @@
-r"""Choosing among candidate kernels by held-out pixels: :func:`holdout_error`, :func:`select_kernel`.
+r"""Choosing kernels and weights by held-out pixels: :func:`holdout_error`, :func:`select_kernel`, :func:`select_weight`.
 
 A blind kernel estimate cannot be checked against the truth, and the fit of a
 deconvolved image to the data cannot rank kernels either: with the image free, a
@@ -19,6 +19,12 @@ Every candidate sees the same hidden sets and the same noise, so the comparison
 is paired and differences far below the noise variance still rank the kernels.
 This is the deconvolution analogue of the free R-factor of crystallography
 (Brünger, Nature 355, 472 (1992)) and of the free pixels of phase retrieval.
+
+With the kernel fixed, the same error ranks TV weights :math:`\lambda`
+(:func:`select_weight`): too small a weight fits the noise around a hidden pixel, too
+large a one smooths its structure away.  With a kernel that is itself an estimate it
+should not be used: a smaller weight lets the image make up for the kernel's errors and
+predicts better, while the deconvolution it gives is worse.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import torch
 from doubledip.deblur.model import blur
 from doubledip.deblur.nonblind import tv_deconvolve
 
-__all__ = ["holdout_error", "select_kernel"]
+__all__ = ["holdout_error", "select_kernel", "select_weight"]
 
 
 def _holdout_masks(shape, fraction: float, folds: int, seed: int) -> list[np.ndarray]:
@@ -70,13 +76,29 @@ def holdout_error(y, kernel, weight: float, *, fraction: float = 0.1, folds: int
     return float(np.mean(errors))
 
 
+def _least_error(y, pairs, what: str, kwargs) -> tuple[int, list[float]]:
+    errors = [holdout_error(y, k, w, **kwargs) for k, w in pairs]
+    if not errors:
+        raise ValueError(f"{what} needs at least one candidate")
+    return int(np.argmin(errors)), errors
+
+
 def select_kernel(y, candidates, weight: float, **kwargs) -> tuple[int, list[float]]:
     """Index of the candidate kernel of least :func:`holdout_error` on ``y``, and all the errors.
 
     ``candidates`` is a sequence of kernels; every one is scored with the same hidden pixels
     (``kwargs`` go to :func:`holdout_error`, ``seed`` included).  Ties go to the earlier one.
     """
-    errors = [holdout_error(y, k, weight, **kwargs) for k in candidates]
-    if not errors:
-        raise ValueError("select_kernel needs at least one candidate kernel")
-    return int(np.argmin(errors)), errors
+    return _least_error(y, [(k, weight) for k in candidates], "select_kernel", kwargs)
+
+
+def select_weight(y, kernel, weights, **kwargs) -> tuple[int, list[float]]:
+    r"""Index of the TV weight of least :func:`holdout_error` of ``y`` with a known ``kernel``, and all the errors.
+
+    Cross-validated choice of the regularisation weight (Stone 1974; the held-out analogue
+    of generalised cross-validation, Golub, Heath & Wahba, Technometrics 21, 215 (1979)):
+    :math:`\hat\lambda = \arg\min_{\lambda \in \Lambda} e_\lambda(k)`, every weight scored
+    with the same hidden pixels (``kwargs`` go to :func:`holdout_error`).  Ties go to the
+    earlier one.  Meant for a kernel that is known, not estimated (see the module notes).
+    """
+    return _least_error(y, [(kernel, w) for w in weights], "select_weight", kwargs)

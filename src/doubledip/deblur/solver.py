@@ -61,7 +61,7 @@ from torch import nn
 from doubledip.config import options_dict
 from doubledip.deblur.kernel_estimate import estimate_kernel
 from doubledip.deblur.kernel_generator import KERNEL_GENERATORS, KernelGenerator
-from doubledip.deblur.kernel_selection import select_kernel
+from doubledip.deblur.kernel_selection import select_kernel, select_weight
 from doubledip.deblur.kernels import embed_kernel, odd_size
 from doubledip.deblur.losses import DATA_TERMS, NOISE_DATA_TERM, data_term
 from doubledip.deblur.model import NOISE_TYPES, blur, crop_centre, gcv_weight, noise_level, tikhonov_deconvolve
@@ -148,6 +148,12 @@ class DeblurOptions:
         (:func:`~doubledip.deblur.nonblind.tv_weight`; a tuned value).
     tv_iterations : int
         ADMM iterations of the ``tv`` deconvolution.
+    known_weight_factors : tuple of float
+        With a given ``kernel``, the ``tv`` weight is :math:`s\,\hat\sigma^{3/2}` times the
+        one of these factors whose deconvolution best predicts held-out pixels
+        (:func:`~doubledip.deblur.kernel_selection.select_weight`, with ``holdout_fraction``,
+        ``holdout_folds`` and ``holdout_size``); ``(1,)`` keeps the rule.  Not used with an
+        estimated kernel, where the held-out pixels prefer too small a weight.
     tikhonov_weight : {"gcv", "noise"}
         The weight of the Tikhonov term: :math:`\kappa \hat\sigma^2` (``noise``), or the
         larger of that and the weight chosen by generalised cross-validation (``gcv``,
@@ -215,6 +221,7 @@ class DeblurOptions:
     final: str = "auto"
     tv_scale: float = 0.6
     tv_iterations: int = 100
+    known_weight_factors: tuple = (0.5, 1.0, 2.0, 4.0)
     tikhonov_weight: str = "gcv"
     tikhonov_kappa: float = 60.0
     gcv_scale: float = 3.0
@@ -250,6 +257,8 @@ class DeblurOptions:
         if unknown or not self.kernel_candidates:
             raise ValueError(f"kernel_candidates must be a non-empty list of {', '.join(KERNEL_VARIANTS)}, "
                              f"got {list(self.kernel_candidates)}")
+        if not self.known_weight_factors or not all(float(f) > 0 for f in self.known_weight_factors):
+            raise ValueError("known_weight_factors must be a non-empty list of positive numbers")
         if not 0 < self.holdout_fraction < 0.5 or self.holdout_folds < 1 or (self.holdout_size or 3) < 3:
             raise ValueError("holdout_fraction must be in (0, 0.5), holdout_folds >= 1 and holdout_size >= 3")
 
@@ -274,10 +283,12 @@ class DeblurResult:
     config : dict
         Every option used, the resolved kernel size and data term, the intensity scale, the
         estimated noise std, the ``final`` step and its weight (``final_weight``),
-        ``kernel_given``, and ``kernel_choice`` (the chosen ``select`` variant and every
-        candidate's held-out error; None without a choice).
+        ``kernel_given``, ``kernel_choice`` (the chosen ``select`` variant and every
+        candidate's held-out error; None without a choice) and ``weight_choice`` (with a
+        given kernel: the chosen ``known_weight_factors`` entry and every factor's held-out
+        error; None without a choice).
     seed : int
-        Seeds the generators and the held-out pixels of the kernel choice.
+        Seeds the generators and the held-out pixels of the kernel and weight choices.
     timings : dict of str -> float
         Seconds: ``total``, ``kernel_init``, ``start_<k>`` and ``final``.
     extended : ndarray, float32
@@ -324,6 +335,18 @@ def _l0_variant(gray, size: int, name: str, options: DeblurOptions) -> np.ndarra
         side = max(3, odd_size(int(round(size / np.sqrt(2)))))
     k = estimate_kernel(gray, side, **settings)
     return embed_kernel(k, size) if side != size else k
+
+
+def _holdout_crop(gray: np.ndarray, size: int, options: DeblurOptions) -> np.ndarray:
+    """The central crop of ``gray`` the held-out choices see (``holdout_size``, at least three kernel sides)."""
+    h, w = gray.shape
+    side = max(int(options.holdout_size or max(h, w)), 3 * size)
+    return crop_centre(gray, (min(h, side), min(w, side)))
+
+
+def _holdout_settings(options: DeblurOptions, seed: int, device) -> dict:
+    return dict(fraction=options.holdout_fraction, folds=options.holdout_folds, iterations=options.tv_iterations,
+                seed=child_seed(seed, 3), device=device)
 
 
 def default_kernel_size(shape) -> int:
@@ -399,7 +422,8 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     kernel : ndarray, optional
         A known kernel (odd sides, nonnegative; normalised to sum one): no kernel is
         estimated and no generator is fitted, the image is the non-blind ``final``
-        deconvolution with it (``tv`` or ``tikhonov``).
+        deconvolution with it (``tv``, weight chosen by held-out pixels among
+        ``known_weight_factors``, or ``tikhonov``).
 
     Returns
     -------
@@ -467,10 +491,8 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         kernel0 = candidates[0]
         if len(candidates) > 1:
             weight = tv_weight(noise_level(gray), scale=options.tv_scale)
-            side = max(int(options.holdout_size or max(h, w)), 3 * size)
-            chosen, errors = select_kernel(crop_centre(gray, (min(h, side), min(w, side))), candidates, weight,
-                                         fraction=options.holdout_fraction, folds=options.holdout_folds,
-                                         iterations=options.tv_iterations, seed=child_seed(seed, 3), device=device)
+            chosen, errors = select_kernel(_holdout_crop(gray, size, options), candidates, weight,
+                                           **_holdout_settings(options, seed, device))
             kernel0, choice = candidates[chosen], {"chosen": names[chosen], "holdout_errors": dict(zip(names, errors))}
         timings["kernel_init"] = time.perf_counter() - t0
 
@@ -514,13 +536,20 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         best = (float("nan"), -1, None, np.asarray(kern, dtype=np.float32), None)
     score, k_best, x, kern, result = best
     sigma = noise_level(np.moveaxis(clean, 0, -1) / scale)
-    weight = None
+    weight, weight_choice = None, None
     if final in ("tv", "tikhonov"):
         t0 = time.perf_counter()
         y_full = torch.as_tensor(clean / scale, dtype=torch.float64, device=device)
         k_t = torch.as_tensor(kern, dtype=torch.float64, device=device)
         if final == "tv":
             weight = tv_weight(sigma, scale=options.tv_scale)
+            factors = [float(f) for f in options.known_weight_factors]
+            if known is not None and len(factors) > 1:
+                gray = clean.mean(axis=0) / scale
+                chosen, errors = select_weight(_holdout_crop(gray, size, options), kern, [weight * f for f in factors],
+                                               **_holdout_settings(options, seed, device))
+                weight *= factors[chosen]
+                weight_choice = {"factor": factors[chosen], "holdout_errors": dict(zip(map(str, factors), errors))}
             x = tv_deconvolve(y_full, k_t, weight, iterations=options.tv_iterations).cpu().numpy()
         else:
             weight = options.tikhonov_kappa * sigma**2
@@ -542,7 +571,7 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
               "best_iteration": result.best_iteration if result is not None else -1,
               "iterations_run": result.iterations if result is not None else 0,
               "stopped_early": result.stopped_early if result is not None else False, "device": str(device),
-              "kernel_given": known is not None, "kernel_choice": choice}
+              "kernel_given": known is not None, "kernel_choice": choice, "weight_choice": weight_choice}
     timings["total"] = time.perf_counter() - start_time
     return DeblurResult(np.ascontiguousarray(image, dtype=np.float32), kern.astype(np.float32), history, config,
                         int(seed), timings, np.ascontiguousarray(extended, dtype=np.float32))
