@@ -22,7 +22,8 @@ __all__ = ["read_image", "write_image", "to_display", "READ_SUFFIXES", "WRITE_SU
 READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 SAMPLES = ("camera", "astronaut", "coins", "moon", "text", "cell", "clock", "coffee", "chelsea", "brick",
-           "grass", "gravel", "page", "rocket", "immunohistochemistry", "microaneurysms")
+           "grass", "gravel", "page", "rocket", "immunohistochemistry", "microaneurysms", "retina",
+           "hubble_deep_field", "shepp_logan_phantom")
 
 
 def _from_array(array: np.ndarray, label: str, min_side: int = 4) -> np.ndarray:
