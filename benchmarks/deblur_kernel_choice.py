@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from pathlib import Path
 
 import numpy as np
 
@@ -107,14 +106,9 @@ def main(argv=None) -> int:
     if args.quick:
         images, kernels, noises, args.size = images[:1], KERNELS[:1], noises[:1], 96
     cases = case_list(images, noises, kernels, args.size)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = collect(run_case, cases, args.workers, out / "kernel_choice.jsonl",
-                   lambda row: f"{row['image']} {row['kind']} {row['ksize']} {row['noise']} "
-                               f"{ {v: round(r['psnr'], 2) for v, r in row['results'].items()} }")
-    text = summary(rows)
-    (out / "kernel_choice.md").write_text(text + "\n")
-    print(text)
+    collect(run_case, cases, args.workers, args.out, "kernel_choice",
+            lambda row: f"{row['image']} {row['kind']} {row['ksize']} {row['noise']} "
+                        f"{ {v: round(r['psnr'], 2) for v, r in row['results'].items()} }", summary)
     return 0
 
 

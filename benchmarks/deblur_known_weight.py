@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -83,14 +82,9 @@ def main(argv=None) -> int:
     if args.quick:
         groups, noises, kernels, args.size = ["camera"], noises[:1], KERNELS[:2], 64
     cases = [c for g in groups for c in case_list(g.split(","), noises, kernels, args.size, group=g)]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = collect(run_case, cases, args.workers, out / "known_weight.jsonl",
-                   lambda row: f"{row['image']} {row['kind']}{row['ksize']} noise {row['noise']}: rule "
-                               f"{row['rule']:.2f} held-out {row['chosen']:.2f} (x{row['factor']:g})")
-    table = summary(rows)
-    (out / "known_weight.md").write_text(table + "\n")
-    print(table)
+    collect(run_case, cases, args.workers, args.out, "known_weight",
+            lambda row: f"{row['image']} {row['kind']}{row['ksize']} noise {row['noise']}: rule "
+                        f"{row['rule']:.2f} held-out {row['chosen']:.2f} (x{row['factor']:g})", summary)
     return 0
 
 

@@ -66,15 +66,24 @@ def case_list(images, noises, kernels, size: int, **extra) -> list[dict]:
             for noise in noises for i, (kind, ksize) in enumerate(kernels) for name in images]
 
 
-def collect(run_case, cases: list[dict], workers: int, path: Path, describe) -> list[dict]:
-    """Rows of ``run_case`` over ``cases`` in ``workers`` spawned processes, each appended to the JSON-lines ``path`` and printed by ``describe(row)``."""
+def collect(run_case, cases: list[dict], workers: int, out, name: str, describe, summary) -> list[dict]:
+    """Run ``run_case`` over ``cases`` in ``workers`` spawned processes.
+
+    Each row is appended to ``OUT/NAME.jsonl`` and printed by ``describe(row)``; the text of
+    ``summary(rows)`` is written to ``OUT/NAME.md`` and printed.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
-    with mp.get_context("spawn").Pool(workers) as pool, open(path, "w") as fh:
+    with mp.get_context("spawn").Pool(workers) as pool, open(out / f"{name}.jsonl", "w") as fh:
         for row in pool.imap_unordered(run_case, cases):
             rows.append(row)
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             print(describe(row), flush=True)
+    text = summary(rows)
+    (out / f"{name}.md").write_text(text + "\n")
+    print(text)
     return rows
 
 

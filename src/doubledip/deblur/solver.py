@@ -257,8 +257,9 @@ class DeblurOptions:
         if unknown or not self.kernel_candidates:
             raise ValueError(f"kernel_candidates must be a non-empty list of {', '.join(KERNEL_VARIANTS)}, "
                              f"got {list(self.kernel_candidates)}")
-        if not self.known_weight_factors or not all(float(f) > 0 for f in self.known_weight_factors):
-            raise ValueError("known_weight_factors must be a non-empty list of positive numbers")
+        factors = self.known_weight_factors
+        if not factors or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in factors):
+            raise ValueError(f"known_weight_factors must be a non-empty list of positive numbers, got {list(factors)}")
         if not 0 < self.holdout_fraction < 0.5 or self.holdout_folds < 1 or (self.holdout_size or 3) < 3:
             raise ValueError("holdout_fraction must be in (0, 0.5), holdout_folds >= 1 and holdout_size >= 3")
 
@@ -482,11 +483,11 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
     folder = Path(checkpoint) if checkpoint is not None else None
     # the classical steps assume Gaussian-like noise: salt-and-pepper pixels are removed first
     clean = ndimage.median_filter(chw, size=(1, 3, 3), mode="nearest") if options.noise == "impulse" else chw
+    gray = clean.mean(axis=0) / scale  # what the kernel estimates and the held-out choices see
     kernel0, choice = known, None
     if known is None and options.kernel_init != "gaussian":
         t0 = time.perf_counter()
         names = options.kernel_candidates if options.kernel_init == "select" else ("l0",)
-        gray = clean.mean(axis=0) / scale
         candidates = [_l0_variant(gray, size, name, options) for name in names]
         kernel0 = candidates[0]
         if len(candidates) > 1:
@@ -545,7 +546,6 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
             weight = tv_weight(sigma, scale=options.tv_scale)
             factors = [float(f) for f in options.known_weight_factors]
             if known is not None and len(factors) > 1:
-                gray = clean.mean(axis=0) / scale
                 chosen, errors = select_weight(_holdout_crop(gray, size, options), kern, [weight * f for f in factors],
                                                **_holdout_settings(options, seed, device))
                 weight *= factors[chosen]
