@@ -138,6 +138,40 @@ def test_l0_kernel_estimate_is_a_centred_kernel_near_the_truth(rng):
     assert kernel_error(truth, k) < kernel_error(truth, embed_kernel(np.ones((1, 1)), 7))
 
 
+def test_l0_kernel_estimate_is_solved_under_positivity_only_at_low_noise(rng):
+    truth = np.zeros((5, 5))
+    truth[1:4, 1:4] = np.eye(3) / 3  # diagonal motion
+    clean = degrade(_blocks(rng, (48, 48)), truth, noise=0.0, seed=0)
+    noisy = clean + 0.2 * rng.standard_normal(clean.shape)
+    ridge = {"iterations": 2, "nonneg_below": None}
+    always = {"iterations": 2, "nonneg_below": np.inf}
+    np.testing.assert_array_equal(estimate_kernel(noisy, 7, iterations=2), estimate_kernel(noisy, 7, **ridge))
+    np.testing.assert_array_equal(estimate_kernel(clean, 7, iterations=2), estimate_kernel(clean, 7, **always))
+    assert not np.allclose(estimate_kernel(clean, 7, **always), estimate_kernel(clean, 7, **ridge))
+
+
+def test_nonneg_kernel_step_meets_the_kkt_conditions(rng):
+    from scipy import fft as sfft
+
+    from doubledip.deblur.kernel_estimate import _nonneg_kernel, _window
+
+    shape, size = (32, 32), 5
+    x, signed = rng.standard_normal(shape), rng.standard_normal((size, size))  # negative entries: active bounds
+    fx = sfft.rfft2(x)
+    spread = np.zeros(shape)
+    spread[:size, :size] = signed
+    y = sfft.irfft2(fx * sfft.rfft2(np.roll(spread, (-(size // 2), -(size // 2)), axis=(0, 1))), s=shape)
+    num, den, ridge = np.conj(fx) * sfft.rfft2(y), np.abs(fx) ** 2, 1.0
+    k = _nonneg_kernel(num, den, ridge, shape, size, np.zeros((size, size)), 500)
+    full = np.zeros(shape)
+    full[:size, :size] = k
+    full = np.roll(full, (-(size // 2), -(size // 2)), axis=(0, 1))
+    gradient = _window(sfft.irfft2(den * sfft.rfft2(full) - num, s=shape), size) + ridge * k
+    scale = np.abs(_window(sfft.irfft2(num, s=shape), size)).max()
+    assert k.min() >= 0 and (k == 0).any() and (k > 0).any()
+    assert np.abs(gradient[k > 0]).max() < 1e-6 * scale and gradient[k == 0].min() > -1e-6 * scale
+
+
 def test_gcv_weight_grows_with_the_noise(rng):
     k = gaussian_kernel(5, sigma=1.0)
     clean = degrade(_blocks(rng), k, noise=0.0, seed=0)

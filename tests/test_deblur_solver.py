@@ -65,6 +65,8 @@ def test_bad_options_and_sizes_are_config_errors(blurry):
         deblur(blurry, {"data_term": "l3"})
     with pytest.raises(ValueError):
         DeblurOptions(restarts=0)
+    with pytest.raises(ConfigError, match="init_nonneg_below"):
+        deblur(blurry, {"init_nonneg_below": -0.01})
     for factors in ((), (1.0, -2.0), ("a",), (True,)):
         with pytest.raises(ValueError, match="known_weight_factors"):
             DeblurOptions(known_weight_factors=factors)
