@@ -143,7 +143,7 @@ def test_l0_kernel_estimate_is_solved_under_positivity_only_at_low_noise(rng):
     truth[1:4, 1:4] = np.eye(3) / 3  # diagonal motion
     clean = degrade(_blocks(rng, (48, 48)), truth, noise=0.0, seed=0)
     noisy = clean + 0.2 * rng.standard_normal(clean.shape)
-    ridge = {"iterations": 2, "nonneg_below": None}
+    ridge = {"iterations": 2, "nonneg_below": 0}
     always = {"iterations": 2, "nonneg_below": np.inf}
     np.testing.assert_array_equal(estimate_kernel(noisy, 7, iterations=2), estimate_kernel(noisy, 7, **ridge))
     np.testing.assert_array_equal(estimate_kernel(clean, 7, iterations=2), estimate_kernel(clean, 7, **always))

@@ -133,7 +133,7 @@ def _nonneg_kernel(num, den, ridge, shape, size, start, iterations):
     where :math:`A` is the gradients' autocorrelation (power spectrum ``den``) and :math:`b` their
     cross-correlation with the observation's (``num``)."""
     b = _window(sfft.irfft2(num, s=shape), size)
-    lags = np.roll(sfft.irfft2(den, s=shape), (size - 1, size - 1), axis=(0, 1))[:2 * size - 1, :2 * size - 1]
+    lags = _window(sfft.irfft2(den, s=shape), 2 * size - 1)
     pad = (3 * size - 2, 3 * size - 2)
     f_lags = sfft.rfft2(lags, s=pad)
 
@@ -180,7 +180,7 @@ def estimate_kernel(blurry, size: int, *, lam: float = 4e-3, lam_decay: float = 
                     gamma: float = 1.0, threshold: float = 0.05, iterations: int = 5, ratio: float = math.sqrt(0.5),
                     min_size: int = 5, min_side: int = 64,
                     normalise: bool = True, max_noise: float | None = 0.02, denoise_above: float | None = 0.015,
-                    denoise_h: float = 0.8, nonneg_below: float | None = 0.04,
+                    denoise_h: float = 0.8, nonneg_below: float = 0.04,
                     nonneg_iterations: int = 100) -> np.ndarray:
     r"""Blind kernel estimate of side ``size`` from ``blurry`` by coarse-to-fine :math:`\ell_0` alternation.
 
@@ -222,8 +222,8 @@ def estimate_kernel(blurry, size: int, *, lam: float = 4e-3, lam_decay: float = 
         (:func:`skimage.restoration.denoise_nl_means` with ``h = denoise_h`` times the
         noise; Buades, Coll & Morel, CVPR 2005), which keeps the strong edges the kernel
         step needs (the pre-filtering idea of Zhong, Cho, Metaxas, Paris & Wang, CVPR 2013).
-    nonneg_below : float or None
-        When the noise of the stretched observation is below this (None: never), every kernel
+    nonneg_below : float
+        When the noise of the stretched observation is below this (0: never), every kernel
         step ends with ``nonneg_iterations`` of accelerated projected gradient on the window
         under :math:`k \ge 0`, started from the clipped closed form (see the module notes).
     nonneg_iterations : int
@@ -244,7 +244,7 @@ def estimate_kernel(blurry, size: int, *, lam: float = 4e-3, lam_decay: float = 
     levels = max(1, int(math.ceil(math.log(coarsest) / math.log(ratio))) + 1) if coarsest < 1 else 1
     finest = 0
     sigma = noise_level(y)
-    nonneg = nonneg_iterations if nonneg_below is not None and sigma < nonneg_below else 0
+    nonneg = nonneg_iterations if sigma < nonneg_below else 0
     if denoise_above is not None and sigma > denoise_above:
         from skimage.restoration import denoise_nl_means
 
