@@ -32,12 +32,11 @@ from deblur_suite import KERNELS, case_list, collect, make_case
 def oracle_kernel(image, blurry, size: int) -> np.ndarray:
     """The estimator's kernel step with the true ``image`` as latent, on the same stretched, periodic data."""
     from doubledip.deblur import DeblurOptions
-    from doubledip.deblur.kernel_estimate import _kernel_step, periodic_extension
+    from doubledip.deblur.kernel_estimate import _kernel_step, _contrast_stretch, periodic_extension
     from doubledip.deblur.model import noise_level
 
     options = DeblurOptions()
-    lo, hi = np.percentile(blurry, (1, 99))
-    y, x = ((np.asarray(a, dtype=np.float64) - lo) / max(hi - lo, 1e-6) for a in (blurry, image))
+    y, x = _contrast_stretch(blurry, image)
     nonneg = 100 if noise_level(y) < options.init_nonneg_below else 0
     return _kernel_step(periodic_extension(x, size), periodic_extension(y, size), size, options.init_gamma,
                         options.init_threshold, nonneg_iterations=nonneg)

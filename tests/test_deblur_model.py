@@ -153,20 +153,15 @@ def test_l0_kernel_estimate_is_solved_under_positivity_only_at_low_noise(rng):
 def test_nonneg_kernel_step_meets_the_kkt_conditions(rng):
     from scipy import fft as sfft
 
-    from doubledip.deblur.kernel_estimate import _nonneg_kernel, _window
+    from doubledip.deblur.kernel_estimate import _nonneg_kernel, _otf, _window
 
     shape, size = (32, 32), 5
     x, signed = rng.standard_normal(shape), rng.standard_normal((size, size))  # negative entries: active bounds
     fx = sfft.rfft2(x)
-    spread = np.zeros(shape)
-    spread[:size, :size] = signed
-    y = sfft.irfft2(fx * sfft.rfft2(np.roll(spread, (-(size // 2), -(size // 2)), axis=(0, 1))), s=shape)
+    y = sfft.irfft2(fx * _otf(signed, shape), s=shape)
     num, den, ridge = np.conj(fx) * sfft.rfft2(y), np.abs(fx) ** 2, 1.0
     k = _nonneg_kernel(num, den, ridge, shape, size, np.zeros((size, size)), 500)
-    full = np.zeros(shape)
-    full[:size, :size] = k
-    full = np.roll(full, (-(size // 2), -(size // 2)), axis=(0, 1))
-    gradient = _window(sfft.irfft2(den * sfft.rfft2(full) - num, s=shape), size) + ridge * k
+    gradient = _window(sfft.irfft2(den * _otf(k, shape) - num, s=shape), size) + ridge * k
     scale = np.abs(_window(sfft.irfft2(num, s=shape), size)).max()
     assert k.min() >= 0 and (k == 0).any() and (k > 0).any()
     assert np.abs(gradient[k > 0]).max() < 1e-6 * scale and gradient[k == 0].min() > -1e-6 * scale

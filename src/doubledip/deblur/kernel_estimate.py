@@ -122,6 +122,17 @@ def _clean(k, threshold):
     return centre_kernel(k / total) if total > 0 else None
 
 
+def _contrast_stretch(y: np.ndarray, *others: np.ndarray):
+    """``y`` (and ``others``, by the same map) with the 1st-99th percentile range of ``y`` stretched to [0, 1].
+
+    Makes the prior weights of :func:`estimate_kernel` mean the same for images of low contrast.
+    Returns one array, or a tuple when ``others`` are given.
+    """
+    lo, hi = np.percentile(y, (1, 99))
+    out = tuple((np.asarray(a, dtype=np.float64) - lo) / max(hi - lo, 1e-6) for a in (y,) + others)
+    return out if others else out[0]
+
+
 def _window(a, size):
     """The ``size x size`` window of a periodic array centred on its origin (lags -size//2 .. size//2)."""
     return np.roll(a, (size // 2, size // 2), axis=(0, 1))[:size, :size]
@@ -237,8 +248,7 @@ def estimate_kernel(blurry, size: int, *, lam: float = 4e-3, lam_decay: float = 
     if y.ndim == 3:
         y = y.mean(axis=-1)
     if normalise:
-        lo, hi = np.percentile(y, (1, 99))
-        y = (y - lo) / max(hi - lo, 1e-6)
+        y = _contrast_stretch(y)
     size = odd_size(size)
     coarsest = max(min_size / size, min_side / min(y.shape))
     levels = max(1, int(math.ceil(math.log(coarsest) / math.log(ratio))) + 1) if coarsest < 1 else 1
