@@ -1,9 +1,8 @@
 """Blind deblurring quality suite: sample images x 8 generated kernels (13-31 px) x noise levels.
 
-For every case the sharp image (a scikit-image sample ``NAME``, or ``mpl:NAME`` for one of
-matplotlib's sample data: ``grace_hopper``, ``s1045`` (an MRI slice) and ``jacksboro_fault_dem``
-(a terrain model), or ``motorcycle_left``, the left image of scikit-image's stereo pair, all on
-disk; resized and centre-cropped to ``--size``) is blurred by a seeded motion or Gaussian kernel with symmetric boundary
+For every case the sharp image (a scikit-image sample ``NAME`` or a matplotlib one ``mpl:NAME``,
+as :func:`doubledip.deblur.images.read_image` reads them; resized and centre-cropped to
+``--size``) is blurred by a seeded motion or Gaussian kernel with symmetric boundary
 extension, Gaussian noise is added, and four estimates are scored by PSNR/SSIM after
 sub-pixel alignment (:mod:`doubledip.deblur.evaluation`):
 
@@ -45,38 +44,12 @@ WIENER_BALANCE = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 RL_ITERATIONS = (5, 10, 20, 40, 80)
 
 
-def _matplotlib_sample(name: str) -> np.ndarray:
-    """One of matplotlib's sample images, gray, scaled to [0, 1] by its own range."""
-    from matplotlib import cbook
-
-    if name == "grace_hopper":
-        import matplotlib.pyplot as plt
-
-        image = plt.imread(cbook.get_sample_data("grace_hopper.jpg")).astype(np.float64).mean(axis=-1)
-    elif name == "s1045":
-        with cbook.get_sample_data("s1045.ima.gz") as handle:
-            image = np.frombuffer(handle.read(), np.uint16).reshape(256, 256).astype(np.float64)
-    elif name == "jacksboro_fault_dem":
-        image = np.asarray(cbook.get_sample_data("jacksboro_fault_dem.npz")["elevation"], dtype=np.float64)
-    else:
-        raise ValueError(f"unknown matplotlib sample {name!r}")
-    lo, hi = image.min(), image.max()
-    return ((image - lo) / (hi - lo)).astype(np.float32)
-
-
 def sample(name: str, size: int) -> np.ndarray:
     from skimage.transform import resize
 
     from doubledip.deblur.images import read_image
 
-    if name.startswith("mpl:"):
-        image = _matplotlib_sample(name[4:])
-    elif name == "motorcycle_left":
-        from skimage.data import stereo_motorcycle
-
-        image = stereo_motorcycle()[0].astype(np.float32) / 255
-    else:
-        image = read_image(f"skimage:{name}")
+    image = read_image(name if name.startswith("mpl:") else f"skimage:{name}")
     if image.ndim == 3:
         image = image.mean(axis=-1)
     h, w = image.shape

@@ -63,6 +63,7 @@ def test_simulate_deblur_evaluate_end_to_end(doubledip, tmp_path, sharp_png):
     (["deblur", "{png}", "-o", "{tmp}/o.png", "--kernel", "{tmp}/huge.npy"], "larger than the image"),
     (["simulate", "blur", "-o", "{tmp}/b.npz"], "needs an IMAGE"),
     (["simulate", "blur", "skimage:nothing", "-o", "{tmp}/b.npz"], "unknown scikit-image sample"),
+    (["simulate", "blur", "mpl:nothing", "-o", "{tmp}/b.npz"], "unknown matplotlib sample"),
     (["simulate", "blur", "{png}", "-o", "{tmp}/b.cxi"], "use a .npz"),
 ])
 def test_bad_inputs_give_one_line_and_exit_code_2(doubledip, tmp_path, sharp_png, argv, words):
@@ -100,3 +101,7 @@ def test_image_files_round_trip(tmp_path, rng):
     with pytest.raises(DataError, match="unknown image format"):
         read_image(tmp_path / "a.bmp")
     assert read_image("skimage:camera").shape == (512, 512)
+    assert read_image("skimage:motorcycle_left").ndim == 3
+    for name in ("s1045", "jacksboro_fault_dem"):
+        sample = read_image(f"mpl:{name}")
+        assert sample.ndim == 2 and sample.min() == 0 and sample.max() == 1  # scaled by its own range

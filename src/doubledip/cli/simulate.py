@@ -28,8 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("kind", choices=list(KINDS) + ["blur"], metavar="KIND",
                         help=f"object kind: {', '.join(KINDS)}; or blur (a blurred, noisy copy of IMAGE)")
     parser.add_argument("image", nargs="?", default=None, metavar="IMAGE",
-                        help="blur only: sharp image (.png/.jpg/.tif/.npy) or a scikit-image sample "
-                        "skimage:NAME (e.g. skimage:camera)")
+                        help="blur only: sharp image (.png/.jpg/.tif/.npy), a scikit-image sample "
+                        "skimage:NAME (e.g. skimage:camera) or a matplotlib one mpl:NAME (e.g. mpl:s1045)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (.npz or .cxi)")
     parser.add_argument("--size", type=int, default=None, metavar="n",
                         help="object box side in pixels (default 64 in 2D, 32 for crystal3d)")
@@ -58,7 +58,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _check_blur(args) -> None:
     if args.image is None:
-        raise UserError("simulate blur needs an IMAGE: a file or a scikit-image sample such as skimage:camera")
+        raise UserError("simulate blur needs an IMAGE: a file or a sample such as skimage:camera or mpl:s1045")
     if args.size is not None and args.size < 8:
         raise UserError(f"--size {args.size} is too small; use at least 8 pixels")
     if args.kernel_size < 1:

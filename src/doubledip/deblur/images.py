@@ -1,8 +1,11 @@
 """Reading and writing images for deblurring: float32 in [0, 1], ``(H, W)`` gray or ``(H, W, 3)`` colour.
 
-Readers: ``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff``, ``.npy`` and a sample of
-scikit-image written ``skimage:NAME`` (``skimage:camera``, shipped with the package,
-no download).  Integer images are scaled by their type's maximum, float images are
+Readers: ``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff``, ``.npy``, a sample of
+scikit-image written ``skimage:NAME`` (``skimage:camera``; ``skimage:motorcycle_left`` is
+the left view of its stereo pair) and one of matplotlib's sample data written ``mpl:NAME``
+(``grace_hopper``, the MRI slice ``s1045`` and the terrain model ``jacksboro_fault_dem``:
+gray, scaled to [0, 1] by their own range, since the last two have no fixed one), all
+shipped with the packages, no download.  Integer images are scaled by their type's maximum, float images are
 taken as they are (values outside [0, 1] are kept: a noisy observation may hold
 them).  An alpha channel is dropped; a colour image whose channels are equal
 becomes gray.  Writers: ``.png`` (16-bit gray, 8-bit colour), ``.tif``/``.tiff`` (float32),
@@ -17,13 +20,15 @@ import numpy as np
 
 from doubledip.errors import DataError
 
-__all__ = ["read_image", "write_image", "to_display", "READ_SUFFIXES", "WRITE_SUFFIXES", "SAMPLES"]
+__all__ = ["read_image", "write_image", "to_display", "READ_SUFFIXES", "WRITE_SUFFIXES", "SAMPLES",
+           "MATPLOTLIB_SAMPLES"]
 
 READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 SAMPLES = ("camera", "astronaut", "coins", "moon", "text", "cell", "clock", "coffee", "chelsea", "brick",
            "grass", "gravel", "page", "rocket", "immunohistochemistry", "microaneurysms", "retina",
-           "hubble_deep_field", "shepp_logan_phantom")
+           "hubble_deep_field", "shepp_logan_phantom", "motorcycle_left")
+MATPLOTLIB_SAMPLES = ("grace_hopper", "s1045", "jacksboro_fault_dem")
 
 
 def _from_array(array: np.ndarray, label: str, min_side: int = 4) -> np.ndarray:
@@ -54,8 +59,31 @@ def _from_array(array: np.ndarray, label: str, min_side: int = 4) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _skimage_sample(name: str) -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
+
+
+def _matplotlib_sample(name: str) -> np.ndarray:
+    """One of matplotlib's sample data, gray (colour averaged), scaled to [0, 1] by its own range."""
+    from matplotlib import cbook
+
+    if name == "grace_hopper":
+        import matplotlib.pyplot as plt
+
+        image = plt.imread(cbook.get_sample_data("grace_hopper.jpg")).astype(np.float64).mean(axis=-1)
+    elif name == "s1045":
+        with cbook.get_sample_data("s1045.ima.gz") as handle:
+            image = np.frombuffer(handle.read(), np.uint16).reshape(256, 256).astype(np.float64)
+    else:
+        image = np.asarray(cbook.get_sample_data("jacksboro_fault_dem.npz")["elevation"], dtype=np.float64)
+    lo, hi = image.min(), image.max()
+    return (image - lo) / (hi - lo)
+
+
 def read_image(spec, *, min_side: int = 4) -> np.ndarray:
-    """Read an image file (or ``skimage:NAME``) as float32 ``(H, W)`` or ``(H, W, 3)`` of at least ``min_side`` pixels.
+    """Read an image file (or ``skimage:NAME``, ``mpl:NAME``) as float32 ``(H, W)`` or ``(H, W, 3)`` of at least ``min_side`` pixels.
 
     Raises
     ------
@@ -67,9 +95,12 @@ def read_image(spec, *, min_side: int = 4) -> np.ndarray:
         name = text.split(":", 1)[1]
         if name not in SAMPLES:
             raise DataError(text, f"unknown scikit-image sample '{name}'", f"use one of {', '.join(SAMPLES)}")
-        import skimage.data
-
-        return _from_array(getattr(skimage.data, name)(), text)
+        return _from_array(_skimage_sample(name), text)
+    if text.startswith("mpl:"):
+        name = text.split(":", 1)[1]
+        if name not in MATPLOTLIB_SAMPLES:
+            raise DataError(text, f"unknown matplotlib sample '{name}'", f"use one of {', '.join(MATPLOTLIB_SAMPLES)}")
+        return _from_array(_matplotlib_sample(name), text)
     path = Path(text)
     suffix = path.suffix.lower()
     if suffix not in READ_SUFFIXES:
