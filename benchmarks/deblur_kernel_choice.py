@@ -29,7 +29,7 @@ import itertools
 
 import numpy as np
 
-from deblur_suite import KERNELS, case_list, collect, make_case
+from deblur_suite import KERNELS, case_list, collect, kernel_indices, make_case
 
 VARIANTS = ("l0", "c10", "c20", "sharp", "sparse", "small", "coarse", "fine")
 DEV_IMAGES = "camera,coins,moon,astronaut,chelsea,rocket,coffee,brick,gravel"
@@ -146,11 +146,10 @@ def main(argv=None) -> int:
     names = ["l0"] + [v for v in args.variants.split(",") if v != "l0"]
     if any(v not in VARIANTS for v in names):
         parser.error(f"--variants takes {', '.join(VARIANTS)}")
-    kernels = KERNELS if args.kernels == "all" else [KERNELS[int(i)] for i in args.kernels.split(",")]
+    only = kernel_indices(args.kernels)
     if args.quick:
-        images, kernels, noises, args.size = images[:1], KERNELS[:1], noises[:1], 96
-    cases = [c for c in case_list(images, noises, KERNELS, args.size, variants=names)
-             if (c["kind"], c["ksize"]) in kernels]
+        images, only, noises, args.size = images[:1], [0], noises[:1], 96
+    cases = case_list(images, noises, KERNELS, args.size, only=only, variants=names)
     collect(run_case, cases, args.workers, args.out, "kernel_choice",
             lambda row: f"{row['image']} {row['kind']} {row['ksize']} {row['noise']} "
                         f"{ {v: round(r['psnr'], 2) for v, r in row['results'].items()} }", summary)

@@ -26,7 +26,7 @@ import json
 
 import numpy as np
 
-from deblur_suite import KERNELS, case_list, collect, make_case
+from deblur_suite import KERNELS, case_list, collect, kernel_indices, make_case
 
 
 def oracle_kernel(image, blurry, size: int) -> np.ndarray:
@@ -90,11 +90,10 @@ def main(argv=None) -> int:
     variants = [json.loads(v) for v in args.variant]
     if any("tag" not in v for v in variants):
         parser.error("every --variant needs a 'tag'")
-    kernels = KERNELS if args.kernels == "all" else [KERNELS[int(i)] for i in args.kernels.split(",")]
+    only = kernel_indices(args.kernels)
     if args.quick:
-        images, kernels, noises, args.size = images[:1], KERNELS[:1], noises[:1], 96
-    cases = case_list(images, noises, KERNELS, args.size, variants=variants)
-    cases = [c for c in cases if (c["kind"], c["ksize"]) in kernels]
+        images, only, noises, args.size = images[:1], [0], noises[:1], 96
+    cases = case_list(images, noises, KERNELS, args.size, only=only, variants=variants)
     collect(run_case, cases, args.workers, args.out, "kernel_diagnosis",
             lambda row: f"{row['image']} {row['kind']}{row['ksize']} noise {row['noise']:g}: "
                         + " ".join(f"{n} {e:.3f}" for n, e in row["kernel_errors"].items()), summary)

@@ -60,11 +60,20 @@ def sample(name: str, size: int) -> np.ndarray:
     return np.clip(image[top:top + size, left:left + size], 0, 1).astype(np.float32)
 
 
-def case_list(images, noises, kernels, size: int, **extra) -> list[dict]:
-    """The cases of ``images`` x ``kernels`` x ``noises``: kernel seed = its index, noise seeded by it and the image name."""
+def case_list(images, noises, kernels, size: int, *, only=None, **extra) -> list[dict]:
+    """The cases of ``images`` x ``kernels`` x ``noises``: kernel seed = its index, noise seeded by it and the image name.
+
+    ``only`` (indices into ``kernels``, None: all) keeps some kernels with the seeds they have in the full list.
+    """
     return [dict(extra, image=name, size=size, kind=kind, ksize=ksize, kseed=i, noise=noise,
                  nseed=1000 * i + zlib.crc32(name.encode()) % 997)
-            for noise in noises for i, (kind, ksize) in enumerate(kernels) for name in images]
+            for noise in noises for i, (kind, ksize) in enumerate(kernels) if only is None or i in only
+            for name in images]
+
+
+def kernel_indices(spec: str) -> list[int] | None:
+    """``--kernels`` of the screening scripts: ``all`` (None) or comma-separated indices into ``KERNELS``."""
+    return None if spec == "all" else [int(i) for i in spec.split(",")]
 
 
 def collect(run_case, cases: list[dict], workers: int, out, name: str, describe, summary) -> list[dict]:
