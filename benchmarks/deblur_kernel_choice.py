@@ -14,7 +14,9 @@ chosen variant and of the true kernel.
 
 Variants: ``l0`` (package default settings), ``c10``/``c20`` (``l0`` cleared again at 10% /
 20% of its maximum), ``sharp`` (``l0`` squared and renormalised), ``sparse`` (threshold 0.1),
-``small`` (side / sqrt 2), ``coarse`` (lam 8e-3), ``fine`` (lam 2e-3).
+``small`` (side / sqrt 2), ``coarse`` (lam 8e-3), ``fine`` (lam 2e-3), ``nlm2`` (twice the
+non-local-means strength of the pre-denoising, ``denoise_h`` 1.6; the same as ``l0`` where the
+noise is too low to be denoised).
 
     PYTHONPATH=src python3 benchmarks/deblur_kernel_choice.py --noise 0.01 --workers 2 --out benchmarks/out/kernel_choice
     PYTHONPATH=src python3 benchmarks/deblur_kernel_choice.py --variants l0,sparse,small --kernels 0,2,4,6 \\
@@ -31,7 +33,7 @@ import numpy as np
 
 from deblur_suite import KERNELS, case_list, collect, kernel_indices, make_case
 
-VARIANTS = ("l0", "c10", "c20", "sharp", "sparse", "small", "coarse", "fine")
+VARIANTS = ("l0", "c10", "c20", "sharp", "sparse", "small", "coarse", "fine", "nlm2")
 DEV_IMAGES = "camera,coins,moon,astronaut,chelsea,rocket,coffee,brick,gravel"
 
 
@@ -50,6 +52,8 @@ def variants(blurry, size: int, names=VARIANTS) -> dict:
         out["sharp"] = _clean(out["l0"] ** 2, options.init_threshold)
     if "fine" in names:
         out["fine"] = estimate_kernel(blurry, size, lam=options.init_lam / 2)
+    if "nlm2" in names:
+        out["nlm2"] = estimate_kernel(blurry, size, denoise_h=1.6)
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -365,3 +365,13 @@ def test_describe_warns_on_saturation(tmp_path, rng):
     info = describe(read_pattern(tmp_path / "sat.npy"))
     assert any("uint16 limit" in w for w in info["warnings"])
     assert info["dtype"] == "uint16"
+
+
+def test_data_error_survives_pickling():
+    """A worker process's DataError reaches the parent whole (process pools pickle exceptions)."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(DataError("a.npz", "no array 'data'", "save the pattern as 'data'")))
+    assert isinstance(err, DataError)
+    assert (err.path, err.problem, err.fix) == ("a.npz", "no array 'data'", "save the pattern as 'data'")
+    assert str(err) == "a.npz: no array 'data'; save the pattern as 'data'"

@@ -21,6 +21,9 @@ class DataError(UserError):
         self.fix = fix
         super().__init__(f"{self.path}: {problem}; {fix}")
 
+    def __reduce__(self):  # picklable, so it crosses from a worker process intact
+        return type(self), (self.path, self.problem, self.fix)
+
 
 class ConfigError(UserError):
     """An unknown or invalid option (names the known ones)."""
