@@ -4,8 +4,8 @@ For every case of the deblurring suite (same images, kernels, noise seeds and 2x
 as ``deblur_suite.py``) it computes variants of the l0 kernel estimate, the PSNR of the
 non-blind TV deconvolution with each (``deblur(..., kernel=k)`` with the rule weight, as the
 blind default deconvolves) and each one's held-out error
-(:func:`doubledip.deblur.kernel_selection.holdout_error`, with the crop, weight, folds and seed
-the solver's choice uses for ``seed=0``), plus the same for the TRUE kernel.  The summary
+(the solver's own choice, ``_choose_kernel``: the crop, weight, folds and seed it uses for
+``seed=0``), plus the same for the TRUE kernel.  The summary
 reports, per noise level, the mean PSNR of every variant relative to plain ``l0``, how often
 the true kernel has the least held-out error, and for subsets of the variants the PSNR of the
 held-out choice against the best variant chosen with the truth; per image, the true kernel's
@@ -63,23 +63,19 @@ def run_case(case: dict) -> dict:
     torch.set_num_threads(1)
     from doubledip.deblur import DeblurOptions, deblur
     from doubledip.deblur.evaluation import aligned_scores
-    from doubledip.deblur.kernel_selection import holdout_error
     from doubledip.deblur.kernels import embed_kernel
-    from doubledip.deblur.model import noise_level
-    from doubledip.deblur.nonblind import tv_weight
-    from doubledip.deblur.solver import _holdout_crop, _holdout_settings
+    from doubledip.deblur.solver import _choose_kernel
 
     image, kernel, blurry = make_case(case)
     size = int(round(2 * case["ksize"])) | 1
     candidates = {**variants(blurry, size, case["variants"]), "true": embed_kernel(kernel, size)}
     base = aligned_scores(image, blurry, kernel=kernel)
     options = DeblurOptions(known_weight_factors=(1.0,))
-    weight = tv_weight(noise_level(blurry), scale=options.tv_scale)
-    hidden = dict(y=_holdout_crop(blurry, size, options), **_holdout_settings(options, 0, "cpu"))
+    _, errors = _choose_kernel(blurry, size, list(candidates.values()), options, 0, "cpu")
     out = dict(case, blurry_psnr=base["psnr"], results={})
-    for name, k in candidates.items():
+    for (name, k), error in zip(candidates.items(), errors):
         psnr = aligned_scores(image, deblur(blurry, options, kernel=k).image, kernel=kernel, crop=base["crop"])["psnr"]
-        out["results"][name] = dict(psnr=psnr, holdout=holdout_error(kernel=k, weight=weight, **hidden))
+        out["results"][name] = dict(psnr=psnr, holdout=error)
     return out
 
 

@@ -360,6 +360,15 @@ def _holdout_settings(options: DeblurOptions, seed: int, device) -> dict:
                 seed=child_seed(seed, 3), device=device)
 
 
+def _choose_kernel(gray: np.ndarray, size: int, candidates, options: DeblurOptions, seed: int,
+                   device) -> tuple[int, list[float]]:
+    """The blind default's held-out choice among ``candidates`` (crop, rule TV weight, folds, seed), as
+    :func:`~doubledip.deblur.kernel_selection.select_kernel` returns it."""
+    weight = tv_weight(noise_level(gray), scale=options.tv_scale)
+    return select_kernel(_holdout_crop(gray, size, options), candidates, weight,
+                         **_holdout_settings(options, seed, device))
+
+
 def default_kernel_size(shape) -> int:
     """A generous kernel bound: 35 pixels, at most a quarter of the image's shorter side (odd, >= 3)."""
     return odd_size(max(3, min(35, min(shape[:2]) // 4)))
@@ -501,9 +510,7 @@ def deblur(blurry, options: DeblurOptions | dict | None = None, *, seed: int = 0
         candidates = [_l0_variant(gray, size, name, options) for name in names]
         kernel0 = candidates[0]
         if len(candidates) > 1:
-            weight = tv_weight(noise_level(gray), scale=options.tv_scale)
-            chosen, errors = select_kernel(_holdout_crop(gray, size, options), candidates, weight,
-                                           **_holdout_settings(options, seed, device))
+            chosen, errors = _choose_kernel(gray, size, candidates, options, seed, device)
             kernel0, choice = candidates[chosen], {"chosen": names[chosen], "holdout_errors": dict(zip(names, errors))}
         timings["kernel_init"] = time.perf_counter() - t0
 
