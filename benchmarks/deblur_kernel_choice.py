@@ -16,7 +16,8 @@ Variants: ``l0`` (package default settings), ``c10``/``c20`` (``l0`` cleared aga
 20% of its maximum), ``sharp`` (``l0`` squared and renormalised), ``sparse`` (threshold 0.1),
 ``small`` (side / sqrt 2), ``coarse`` (lam 8e-3), ``fine`` (lam 2e-3), ``nlm2`` (twice the
 non-local-means strength of the pre-denoising, ``denoise_h`` 1.6; the same as ``l0`` where the
-noise is too low to be denoised).
+noise is too low to be denoised), ``tv`` (a different estimator: total-variation blind
+deconvolution by Perrone & Favaro's alternating normalised gradient steps, ``tv_blind_kernel.py``).
 
     PYTHONPATH=src python3 benchmarks/deblur_kernel_choice.py --noise 0.01 --workers 2 --out benchmarks/out/kernel_choice
     PYTHONPATH=src python3 benchmarks/deblur_kernel_choice.py --variants l0,sparse,small --kernels 0,2,4,6 \\
@@ -33,7 +34,7 @@ import numpy as np
 
 from deblur_suite import KERNELS, case_list, collect, kernel_indices, make_case
 
-VARIANTS = ("l0", "c10", "c20", "sharp", "sparse", "small", "coarse", "fine", "nlm2")
+VARIANTS = ("l0", "c10", "c20", "sharp", "sparse", "small", "coarse", "fine", "nlm2", "tv")
 DEV_IMAGES = "camera,coins,moon,astronaut,chelsea,rocket,coffee,brick,gravel"
 
 
@@ -54,6 +55,10 @@ def variants(blurry, size: int, names=VARIANTS) -> dict:
         out["fine"] = estimate_kernel(blurry, size, lam=options.init_lam / 2)
     if "nlm2" in names:
         out["nlm2"] = estimate_kernel(blurry, size, denoise_h=1.6)
+    if "tv" in names:
+        from tv_blind_kernel import tv_blind_kernel
+
+        out["tv"] = tv_blind_kernel(blurry, size)
     return {k: v for k, v in out.items() if v is not None}
 
 
