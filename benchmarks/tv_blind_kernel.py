@@ -60,18 +60,6 @@ def _alternate(y, k, u, lam: float, steps: int, step_scale: float):
     return u, k
 
 
-def _resample_kernel(k: np.ndarray, side: int) -> np.ndarray:
-    from doubledip.deblur.kernels import embed_kernel
-
-    z = np.clip(ndimage.zoom(k, side / k.shape[0], order=3), 0, None)
-    if z.shape[0] < side:
-        z = embed_kernel(z, side)
-    elif z.shape[0] > side:
-        cut = (z.shape[0] - side) // 2
-        z = z[cut:cut + side, cut:cut + side]
-    return z / z.sum()
-
-
 def tv_blind_kernel(blurry, size: int, *, lam: float | None = None, steps: int = 300, step_scale: float = 3.0,
                     stop_at_cap: bool = False, lam_growth: float = 1.9, lam_cap: float = 0.11,
                     side_ratio: float = 1.1, threshold: float = 0.05) -> np.ndarray:
@@ -81,7 +69,7 @@ def tv_blind_kernel(blurry, size: int, *, lam: float | None = None, steps: int =
     (at least 3e-4, the paper's typical value).  Entries below ``threshold`` of the maximum are
     cleared at the end; the result is nonnegative, sums to one and is centred.
     """
-    from doubledip.deblur.kernel_estimate import _contrast_stretch
+    from doubledip.deblur.kernel_estimate import _contrast_stretch, _resize_kernel
     from doubledip.deblur.kernels import centre_kernel
     from doubledip.deblur.model import noise_level
     from doubledip.deblur.nonblind import tv_weight
@@ -109,7 +97,7 @@ def tv_blind_kernel(blurry, size: int, *, lam: float | None = None, steps: int =
             k = np.full((side, side), 1.0 / side**2)
         else:
             u = ndimage.zoom(u, ((m + side - 1) / u.shape[0], (n + side - 1) / u.shape[1]), order=3)
-            k = _resample_kernel(k, side)
+            k = _resize_kernel(k, side, order=3)
         u, k = _alternate(ys, k, u, lams[level], steps, step_scale)
     k = np.clip(k, 0, None)
     k[k < threshold * k.max()] = 0

@@ -179,9 +179,10 @@ def _kernel_step(x, y, size, gamma, threshold, nonneg_iterations=0):
     return _clean(k, threshold)
 
 
-def _resize_kernel(k, size):
+def _resize_kernel(k, size, order: int = 1):
+    """``k`` zoomed to ``size x size`` (spline ``order``), clipped to >= 0 and normalised."""
     factor = size / k.shape[0]
-    z = np.clip(ndimage.zoom(k, factor, order=1), 0, None)
+    z = np.clip(ndimage.zoom(k, factor, order=order), 0, None)
     z = embed_kernel(z, size) if z.shape[0] != size else z
     total = z.sum()
     return z / total if total > 0 else embed_kernel(np.ones((1, 1)), size)
